@@ -1,0 +1,5 @@
+"""``python -m sst`` runs the command line."""
+
+from sst.cli.app import main
+
+main()

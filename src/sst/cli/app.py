@@ -1,0 +1,120 @@
+"""The ``sst`` command line."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from sst.cli import models_cmd
+from sst.core.errors import SSTError
+from sst.core.registry import default_registry
+from sst.core.transfer import TransferOptions, transfer
+
+app = typer.Typer(
+    help="Automatic semantic style transfer (Zhao, Rosin & Lai 2017) and its baselines.",
+    no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False,
+)
+app.add_typer(models_cmd.app, name="models")
+err = Console(stderr=True)
+
+
+def notice(message: str) -> None:
+    err.print(f"[cyan]note:[/cyan] {message}", highlight=False, soft_wrap=True)
+
+
+def level_progress(progress: Progress) -> Callable[[int, int, tuple[int, int]], Callable[[], None]]:
+    """One progress bar per synthesis level."""
+
+    def on_level(level: int, iterations: int, shape: tuple[int, int]) -> Callable[[], None]:
+        task = progress.add_task(f"level {level + 1} ({shape[1]}x{shape[0]})", total=iterations)
+        return lambda: progress.advance(task)
+
+    return on_level
+
+
+def make_progress() -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    console=err, transient=False)
+
+
+@app.command()
+def run(
+    content: Annotated[Path, typer.Argument(help="Content image.")],
+    styles: Annotated[list[Path], typer.Argument(help="One or more style images.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Result image (.png/.jpg); a .json sidecar is written beside it.")] = Path("out.png"),
+    size: Annotated[int, typer.Option(help="Long side of the result, px.")] = 384,
+    levels: Annotated[int, typer.Option(help="Resolutions, coarse to fine (each twice the previous).")] = 3,
+    iters: Annotated[int, typer.Option(help="L-BFGS iterations per level.")] = 100,
+    content_weight: Annotated[float, typer.Option(help="Weight of the content loss (relu4_1).")] = 1.0,
+    style_weight: Annotated[float, typer.Option(help="Weight of the style loss.")] = 1.0,
+    tv_weight: Annotated[float, typer.Option(help="Weight of the total-variation smoothness term.")] = 1.0,
+    gamma: Annotated[float, typer.Option(help="Weight of the mask channels in patch matching (mrf-semantic).")] = 20.0,
+    style_stride: Annotated[int, typer.Option(help="Stride of the style patch grid (1: every patch).")] = 1,
+    init: Annotated[str, typer.Option(help="Start from the content image or from noise: content|random.")] = "content",
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    features: Annotated[str, typer.Option(help="Feature network: vgg19, vgg16 or auto (vgg19 when present).")] = "auto",
+    loss: Annotated[str, typer.Option(help="Style loss plugin (see 'sst plugins').")] = "mrf-semantic",
+    segmenter: Annotated[str, typer.Option(help="Segmenter plugin; auto: manual when maps are given.")] = "auto",
+    softener: Annotated[str, typer.Option(help="Mask softener plugin.")] = "gaussian",
+    content_map: Annotated[Optional[Path], typer.Option(help="Colour-coded semantic map of the content (manual segmenter).")] = None,
+    style_map: Annotated[Optional[list[Path]], typer.Option(help="Colour-coded map of a style image; once per style, in order.")] = None,
+    content_kind: Annotated[str, typer.Option(help="photo|artwork|auto (for automatic masks).")] = "auto",
+    style_kind: Annotated[str, typer.Option(help="photo|artwork|auto (for automatic masks).")] = "auto",
+    device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
+    save_masks: Annotated[bool, typer.Option("--save-masks", help="Also write the masks used, as grey images and a colour composite.")] = False,
+) -> None:
+    """Stylise CONTENT in the style of STYLES, region by region."""
+    options = TransferOptions(
+        size=size, levels=levels, iters=iters, content_weight=content_weight, style_weight=style_weight,
+        tv_weight=tv_weight, gamma=gamma, style_stride=style_stride, init=init, seed=seed, features=features,
+        loss=loss, segmenter=segmenter, softener=softener, content_map=content_map,
+        style_maps=tuple(style_map or ()), content_kind=content_kind, style_kind=style_kind, device=device,
+        save_masks=save_masks,
+    )
+    with make_progress() as progress:
+        result = transfer(content, styles, output, options, notice=notice, on_level=level_progress(progress))
+    err.print(f"wrote {result.output} and {output.with_suffix('.json')} ({result.sidecar['seconds']:.1f} s)")
+
+
+@app.command()
+def plugins(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+    """List every registered plugin: kind, name, package and version."""
+    infos = default_registry().all()
+    if as_json:
+        typer.echo(json.dumps([i.as_dict() for i in infos], indent=2))
+        return
+    table = Table("kind", "name", "package", "version", "summary")
+    for i in infos:
+        table.add_row(i.kind, i.name, i.package, i.version, i.summary)
+    Console().print(table)
+
+
+@app.command()
+def demo(output: Annotated[Path, typer.Option("-o", "--output", help="Folder for the demo's files.")] = Path("demo-out")) -> None:
+    """Stylise an example pair that ships with the toolkit's dependencies."""
+    from sst.demo import run_demo
+
+    with make_progress() as progress:
+        written = run_demo(output, notice=notice, on_level=level_progress(progress))
+    for path in written:
+        err.print(f"wrote {path}")
+
+
+def main() -> None:
+    """Entry point: user errors print one line and exit with code 2."""
+    try:
+        default_registry().add_commands(app)
+        app()
+    except SSTError as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        raise SystemExit(2) from None
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        raise SystemExit(130) from None

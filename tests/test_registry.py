@@ -1,0 +1,75 @@
+"""Plugin discovery, selection by name, and the errors for unknown and duplicate names."""
+
+from __future__ import annotations
+
+import json
+import types
+
+import pytest
+
+from sst.core.errors import SSTError
+from sst.core.hookspecs import hookimpl
+from sst.core.registry import KIND_HOOKS, Registry
+from tests.conftest import run_cli
+
+
+def test_builtins_cover_every_kind_of_the_core() -> None:
+    registry = Registry()
+    assert {"mrf", "mrf-semantic"} <= set(registry.names("loss"))
+    assert {"vgg16", "vgg19"} <= set(registry.names("features"))
+    assert "manual" in registry.names("segmenter")
+    assert {"gaussian", "none"} <= set(registry.names("softener"))
+    info = registry.get("loss", "mrf")
+    assert (info.package, info.module) == ("sst", "sst.plugins.losses.mrf")
+
+
+def test_contrib_plugin_is_found_through_its_entry_point() -> None:
+    info = Registry().get("softener", "box")
+    assert info.package == "sst-example-plugin"
+    assert info.version == "0.1.0"
+    assert Registry(entry_points=False).names("softener").count("box") == 0
+
+
+def test_unknown_name_lists_close_matches_and_what_is_installed() -> None:
+    with pytest.raises(SSTError) as err:
+        Registry().get("loss", "mrf-semantc")
+    message = str(err.value)
+    assert "did you mean 'mrf-semantic'" in message
+    assert "installed: " in message and "mrf" in message
+    assert "\n" not in message
+
+
+def test_duplicate_name_is_an_error_naming_both_sources() -> None:
+    plugin = types.ModuleType("my_dup_plugin")
+
+    @hookimpl
+    def register_losses(register) -> None:
+        register("mrf", object)
+
+    plugin.register_losses = register_losses  # type: ignore[attr-defined]
+    with pytest.raises(SSTError) as err:
+        Registry([plugin])
+    message = str(err.value)
+    assert "duplicate loss name 'mrf'" in message
+    assert "sst.plugins.losses.mrf" in message and "my_dup_plugin" in message
+
+
+def test_a_plugin_object_registers_like_a_module() -> None:
+    class Plugin:
+        @hookimpl
+        def register_softeners(self, register) -> None:
+            register("identity", lambda ctx: None, "does nothing")
+
+    registry = Registry([Plugin()], entry_points=False)
+    assert registry.get("softener", "identity").summary == "does nothing"
+
+
+def test_sst_plugins_json_lists_kind_name_package_version() -> None:
+    result = run_cli("plugins", "--json")
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(result.stdout)
+    assert {row["kind"] for row in rows} <= set(KIND_HOOKS)
+    box = next(row for row in rows if row["name"] == "box")
+    assert (box["kind"], box["package"], box["version"]) == ("softener", "sst-example-plugin", "0.1.0")
+    table = run_cli("plugins")
+    assert "mrf-semantic" in table.stdout and "sst-example-plugin" in table.stdout
