@@ -34,12 +34,14 @@ def dots(h: int, w: int, colour: tuple[int, int, int], seed: int = 0) -> np.ndar
 
 @pytest.fixture
 def two_region_pair(tmp_path: Path) -> dict[str, Path]:
-    """Content: stripes left, dots right. Style: dots on top, stripes below (other colours).
+    """Content: stripes everywhere, labelled red on the left and blue on the right.
+    Style: dots on top (blue), stripes below (red).
 
-    Maps: red marks the stripes region, blue the dots region, in both images.
+    By appearance every content patch resembles the style's stripes; only the
+    labels say that the right half should take the dots.
     """
     h, w = 96, 128
-    content = np.concatenate([stripes(h, w // 2, (200, 40, 40)), dots(h, w // 2, (240, 240, 60))], axis=1)
+    content = stripes(h, w, (200, 40, 40))
     style = np.concatenate([dots(h // 2, w, (60, 240, 240), seed=1), stripes(h // 2, w, (40, 40, 200))], axis=0)
     content_map = np.zeros((h, w, 3), np.uint8)
     content_map[:, : w // 2] = (255, 0, 0)

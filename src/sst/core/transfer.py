@@ -12,7 +12,7 @@ import resource
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -173,6 +173,11 @@ def transfer(
     """
     started = time.perf_counter()
     options = options or TransferOptions()
+    options = replace(
+        options,
+        content_map=Path(options.content_map) if options.content_map else None,
+        style_maps=tuple(Path(p) for p in options.style_maps),
+    )
     _check_options(options)
     content_path, style_paths = Path(content), [Path(s) for s in styles]
     if not style_paths:

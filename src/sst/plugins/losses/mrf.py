@@ -10,10 +10,12 @@ patches: each synthesised patch takes the best match among all of them.
 ``mrf-semantic`` (the paper's eq. 1, 3, 4): before matching, the K soft mask
 channels are concatenated to the features, weighted by ``gamma``: synthesised
 patches carry the content's masks, style patches the style's. The mask channels
-are scaled by the layer's mean style activation, so ``gamma`` means the same
-whatever the network's input scaling (the paper's Caffe VGG works on 0..255
-inputs, torchvision's on normalised ones). The mask channels are constant, so
-the loss's gradient comes from the feature part alone.
+are scaled by a tenth of the style's mean per-pixel feature norm at each layer,
+so ``gamma`` means the same whatever the network and its input scaling (the
+paper's Caffe VGG works on 0..255 inputs, torchvision's on normalised ones).
+Calibrated so that the paper's default, 20, keeps nearly all matches in their
+own region (tests/test_mrf_loss.py); 0 is plain CNNMRF. The mask channels are
+constant, so the loss's gradient comes from the feature part alone.
 """
 
 from __future__ import annotations
@@ -155,8 +157,8 @@ class SemanticMRFLoss(MRFLoss):
     def prepare(self, targets: StyleTargets) -> None:
         if targets.style_masks is None or targets.content_masks is None:
             raise ValueError("mrf-semantic needs content and style masks")
-        self._scale = {
-            layer: float(torch.stack([f[layer].mean() for f in targets.style_features]).mean())
+        self._scale = {  # a tenth of the style's mean per-pixel feature norm
+            layer: float(torch.stack([f[layer].norm(dim=0).mean() for f in targets.style_features]).mean()) / 10
             for layer in self.layers
         }
         self._query_masks: dict[str, torch.Tensor] = {}
