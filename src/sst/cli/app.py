@@ -57,6 +57,9 @@ def run(
     tv_weight: Annotated[float, typer.Option(help="Weight of the total-variation smoothness term.")] = 1.0,
     gamma: Annotated[float, typer.Option(help="Weight of the mask channels in patch matching (mrf-semantic).")] = 20.0,
     style_stride: Annotated[int, typer.Option(help="Stride of the style patch grid (1: every patch).")] = 1,
+    style_rotations: Annotated[int, typer.Option(help="Also match style patches rotated by k*pi/24, k=-N..N (CNNMRF).")] = 0,
+    style_scales: Annotated[int, typer.Option(help="Also match style patches scaled by 1.05**k, k=-N..N (CNNMRF).")] = 0,
+    preserve_colour: Annotated[bool, typer.Option("--preserve-colour", help="Transfer luminance only; keep the content's colours.")] = False,
     init: Annotated[str, typer.Option(help="Start from the content image or from noise: content|random.")] = "content",
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     features: Annotated[str, typer.Option(help="Feature network: vgg19, vgg16 or auto (vgg19 when present).")] = "auto",
@@ -73,7 +76,8 @@ def run(
     """Stylise CONTENT in the style of STYLES, region by region."""
     options = TransferOptions(
         size=size, levels=levels, iters=iters, content_weight=content_weight, style_weight=style_weight,
-        tv_weight=tv_weight, gamma=gamma, style_stride=style_stride, init=init, seed=seed, features=features,
+        tv_weight=tv_weight, gamma=gamma, style_stride=style_stride,
+        style_rotations=style_rotations, style_scales=style_scales, preserve_colour=preserve_colour, init=init, seed=seed, features=features,
         loss=loss, segmenter=segmenter, softener=softener, content_map=content_map,
         style_maps=tuple(style_map or ()), content_kind=content_kind, style_kind=style_kind, device=device,
         save_masks=save_masks,

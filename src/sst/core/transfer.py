@@ -20,6 +20,8 @@ import numpy as np
 import torch
 
 from sst import __version__
+from sst.core.augment import augment
+from sst.core.colour import luminance_inputs, recombine
 from sst.core.errors import SSTError
 from sst.core.images import IMAGE_SUFFIXES, load_image, save_image, write_atomic
 from sst.core.interfaces import LossOptions, PluginContext, SegmentRequest, Segmentation, SemanticMasks
@@ -44,6 +46,9 @@ class TransferOptions:
     tv_weight: float = 1.0
     gamma: float = 20.0
     style_stride: int = 1
+    style_rotations: int = 0  # CNNMRF: 2n+1 copies rotated by k*pi/24
+    style_scales: int = 0  # CNNMRF: 2n+1 copies scaled by 1.05**k
+    preserve_colour: bool = False  # luminance-only transfer, the content's colours kept
     init: str = "content"
     seed: int = 0
     features: str = "auto"
@@ -83,6 +88,7 @@ def _check_options(o: TransferOptions) -> None:
         (min(o.content_weight, o.style_weight, o.tv_weight) >= 0, "loss weights must not be negative"),
         (o.gamma >= 0, "--gamma must not be negative"),
         (o.style_stride >= 1, "--style-stride must be at least 1"),
+        (min(o.style_rotations, o.style_scales) >= 0, "--style-rotations/--style-scales must not be negative"),
         (o.init in INITS, f"--init must be one of {', '.join(INITS)}"),
         (o.content_kind in KINDS and o.style_kind in KINDS, f"--content-kind/--style-kind must be one of {', '.join(KINDS)}"),
         (o.size / 2 ** (o.levels - 1) >= 32, f"--levels {o.levels} is too many for --size {o.size}: the coarsest level would be under 32 px"),
@@ -232,10 +238,22 @@ def transfer(
         size=options.size, levels=options.levels, iters=options.iters, content_weight=options.content_weight,
         style_weight=options.style_weight, tv_weight=options.tv_weight, init=options.init, seed=options.seed,
     )
+    synth_content, synth_styles = (
+        luminance_inputs(content_image, style_images) if options.preserve_colour else (content_image, style_images)
+    )
+    synth_styles, style_maps = augment(
+        synth_styles, None if segmentation is None else [m.maps for m in segmentation.styles],
+        options.style_rotations, options.style_scales,
+    )
+    synth_segmentation = None if segmentation is None or style_maps is None else Segmentation(
+        segmentation.content, tuple(SemanticMasks(segmentation.content.labels, m) for m in style_maps), segmentation.notes
+    )
     torch.manual_seed(options.seed)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
-    image, levels = synthesise(content_image, style_images, net, loss, settings, device, segmentation, on_level)
+    image, levels = synthesise(synth_content, synth_styles, net, loss, settings, device, synth_segmentation, on_level)
+    if options.preserve_colour:
+        image = recombine(image, content_image)
 
     sidecar = {
         "sst_version": __version__,
