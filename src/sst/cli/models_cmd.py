@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from sst.core.errors import SSTError
 from sst.core.models import ModelManager
 
 app = typer.Typer(help="List, fetch and locate the models sst uses.", no_args_is_help=True)
@@ -42,9 +43,18 @@ def fetch(
 ) -> None:
     """Fetch models into the cache (verified by sha256)."""
     manager = ModelManager()
+    console = Console(stderr=True)
+    failed = []
     for name in [s.name for s in manager.specs()] if names == ["all"] else names:
-        path = manager.fetch(name, force=force, source_file=source)
-        Console(stderr=True).print(f"{name}: {path}")
+        try:
+            console.print(f"{name}: {manager.fetch(name, force=force, source_file=source)}")
+        except SSTError as exc:
+            if names != ["all"]:
+                raise
+            console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+            failed.append(name)
+    if failed:
+        raise typer.Exit(2)
 
 
 @app.command()

