@@ -15,12 +15,14 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+MODELS := vgg16 dlib68 dlib-mmod selfie-segmentation
+
 demo: $(STAMP)
-	$(BIN)/sst models fetch vgg16
+	$(BIN)/sst models fetch $(MODELS)
 	$(BIN)/sst demo -o demo-out
 
 test: $(STAMP)
-	$(BIN)/sst models fetch vgg16
+	$(BIN)/sst models fetch $(MODELS)
 	$(BIN)/python -m pytest -m "not slow"
 
 test-slow: $(STAMP)

@@ -15,7 +15,7 @@ from rich.table import Table
 from sst.cli import models_cmd
 from sst.core.errors import SSTError
 from sst.core.registry import default_registry
-from sst.core.transfer import TransferOptions, transfer
+from sst.core.transfer import TransferOptions, transfer, write_masks
 
 app = typer.Typer(
     help="Automatic semantic style transfer (Zhao, Rosin & Lai 2017) and its baselines.",
@@ -85,6 +85,19 @@ def run(
     with make_progress() as progress:
         result = transfer(content, styles, output, options, notice=notice, on_level=level_progress(progress))
     err.print(f"wrote {result.output} and {output.with_suffix('.json')} ({result.sidecar['seconds']:.1f} s)")
+
+
+@app.command()
+def masks(
+    image: Annotated[Path, typer.Argument(help="Image to segment.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Folder for the masks.")] = Path("masks-out"),
+    kind: Annotated[str, typer.Option(help="photo|artwork|auto.")] = "auto",
+    segmenter: Annotated[str, typer.Option(help="Segmenter plugin.")] = "portrait",
+    softener: Annotated[str, typer.Option(help="Mask softener plugin.")] = "gaussian",
+) -> None:
+    """Write IMAGE's automatic soft masks as grey images plus the colour composite."""
+    for path in write_masks(image, output, kind=kind, segmenter=segmenter, softener=softener, notice=notice):
+        err.print(f"wrote {path}")
 
 
 @app.command()

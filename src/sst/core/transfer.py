@@ -24,7 +24,7 @@ from sst.core.augment import augment
 from sst.core.colour import luminance_inputs, recombine
 from sst.core.errors import SSTError
 from sst.core.images import IMAGE_SUFFIXES, load_image, save_image, write_atomic
-from sst.core.interfaces import LossOptions, PluginContext, SegmentRequest, Segmentation, SemanticMasks
+from sst.core.interfaces import LossOptions, PluginContext, SegmentRequest, Segmentation, SemanticMasks, Softener
 from sst.core.masks import composite
 if TYPE_CHECKING:
     from sst.core.models import ModelManager
@@ -146,11 +146,20 @@ def peak_memory_mb(device: torch.device) -> dict[str, float]:
     return peak
 
 
-def save_masks(directory: Path, segmentation: Segmentation) -> list[Path]:
+def soften(raw: Segmentation, softener: Softener, request: SegmentRequest) -> Segmentation:
+    """Apply a softener to every image's masks."""
+    return Segmentation(
+        SemanticMasks(raw.content.labels, softener.soften(raw.content.maps, request.content)),
+        tuple(SemanticMasks(m.labels, softener.soften(m.maps, img)) for m, img in zip(raw.styles, request.styles)),
+        raw.notes,
+    )
+
+
+def save_masks(directory: Path, segmentation: Segmentation, names: Sequence[str] | None = None) -> list[Path]:
     """Each mask as a grey PNG plus the colour composite, for the content and every style."""
     written = []
-    items: list[tuple[str, SemanticMasks]] = [("content", segmentation.content)]
-    items += [(f"style{i + 1}", m) for i, m in enumerate(segmentation.styles)]
+    names = list(names or ["content"] + [f"style{i + 1}" for i in range(len(segmentation.styles))])
+    items: list[tuple[str, SemanticMasks]] = list(zip(names, [segmentation.content, *segmentation.styles]))
     for role, masks in items:
         for label, m in zip(masks.labels, masks.maps):
             path = directory / f"{role}_{label.lstrip('#')}.png"
@@ -160,6 +169,40 @@ def save_masks(directory: Path, segmentation: Segmentation) -> list[Path]:
         save_image(path, composite(masks))
         written.append(path)
     return written
+
+
+def write_masks(
+    image_path: str | os.PathLike[str],
+    directory: str | os.PathLike[str],
+    *,
+    kind: str = "auto",
+    segmenter: str = "portrait",
+    softener: str = "gaussian",
+    registry: Registry | None = None,
+    models: ModelManager | None = None,
+    notice: Callable[[str], None] = lambda message: None,
+) -> list[Path]:
+    """Segment one image and write its soft masks and composite to ``directory`` (``sst masks``)."""
+    if kind not in KINDS:
+        raise SSTError(f"--kind must be one of {', '.join(KINDS)}")
+    path, directory = Path(image_path), Path(directory)
+    if directory.exists() and not directory.is_dir():
+        raise SSTError(f"{directory} exists and is not a folder; choose another --output")
+    image = load_image(path)
+    registry = registry or default_registry()
+    ctx = PluginContext(registry, models or _default_models(), torch.device("cpu"), notice)
+    request = SegmentRequest(image, (), content_kind=kind)
+    segmentation = soften(registry.create("segmenter", segmenter, ctx).segment(request),
+                          registry.create("softener", softener, ctx), request)
+    for note in segmentation.notes:
+        notice(note)
+    return save_masks(directory, segmentation, [path.stem])
+
+
+def _default_models() -> ModelManager:
+    from sst.core.models import ModelManager
+
+    return ModelManager()
 
 
 def transfer(
@@ -199,10 +242,7 @@ def transfer(
             raise SSTError(f"map not found: {p}; check the path")
 
     registry = registry or default_registry()
-    if models is None:
-        from sst.core.models import ModelManager
-
-        models = ModelManager()
+    models = models or _default_models()
     device = _device(options.device)
     ctx = PluginContext(registry=registry, models=models, device=device, notice=notice)
     used: list[PluginInfo] = []
@@ -219,13 +259,7 @@ def transfer(
             content_image, tuple(style_images), options.content_map, tuple(options.style_maps),
             options.content_kind, options.style_kind,
         )
-        raw = seg_info.factory(ctx).segment(request)
-        softener = soft_info.factory(ctx)
-        segmentation = Segmentation(
-            SemanticMasks(raw.content.labels, softener.soften(raw.content.maps, content_image)),
-            tuple(SemanticMasks(m.labels, softener.soften(m.maps, img)) for m, img in zip(raw.styles, style_images)),
-            raw.notes,
-        )
+        segmentation = soften(seg_info.factory(ctx).segment(request), soft_info.factory(ctx), request)
         for note in segmentation.notes:
             notice(note)
     elif options.content_map or options.style_maps:

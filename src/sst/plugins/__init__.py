@@ -3,7 +3,11 @@
 #: Modules registered before any entry-point plugin, in this order.
 DEFAULT_PLUGINS: tuple[str, ...] = (
     "sst.plugins.segmenters.manual",
+    "sst.plugins.segmenters.portrait",
+    "sst.plugins.faces.dlib68",
+    "sst.plugins.skin.ycbcr",
     "sst.plugins.softeners.basic",
+    "sst.plugins.softeners.guided",
     "sst.plugins.features.vgg",
     "sst.plugins.losses.mrf",
 )

@@ -1,0 +1,1 @@
+"""Facial-part detectors."""
