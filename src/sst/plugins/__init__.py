@@ -5,6 +5,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "sst.plugins.segmenters.manual",
     "sst.plugins.segmenters.portrait",
     "sst.plugins.faces.dlib68",
+    "sst.plugins.faces.facemesh",
     "sst.plugins.skin.ycbcr",
     "sst.plugins.softeners.basic",
     "sst.plugins.softeners.guided",

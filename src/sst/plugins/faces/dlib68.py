@@ -1,11 +1,11 @@
 """Facial-part detector ``dlib68``: dlib face detection and the 68-point shape predictor.
 
 Faces are found with dlib's HOG detector (upsampled once, detection score at
-least 0.5); when it finds none
-(paintings often defeat it) the CNN detector (MMOD) runs, and a notice says
-so. ``dlib68-cnn`` uses the CNN detector from the start. Parts follow the
-iBUG 68-point scheme: jaw 0-16, brows 17-26, nose 27-35, eyes 36-41 and
-42-47, outer lips 48-59, inner mouth 60-67.
+least 0.5); when it finds none (paintings often defeat it) the CNN detector
+(MMOD) runs, and a notice says so. ``dlib68-cnn`` uses the CNN detector from
+the start. Parts follow the iBUG 68-point scheme: outline (jaw) 0-16, brows
+17-26, nose 27-35, eyes 36-41 and 42-47, outer lips 48-59, inner mouth 60-67;
+the face and head regions are built from them (:mod:`sst.plugins.faces.geometry`).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ def _dlib():
 def parts_from_68(points: np.ndarray) -> Face:
     """Named parts from the 68 iBUG landmarks."""
     return face_from_parts(
-        points, jaw=points[0:17], brows=points[17:27], eyes=[points[36:42], points[42:48]],
+        points, outline=points[0:17], brows=points[17:27], eyes=[points[36:42], points[42:48]],
         nose=points[27:36], mouth=points[48:60], inner_mouth=points[60:68],
     )
 

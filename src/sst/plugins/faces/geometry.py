@@ -1,9 +1,17 @@
-"""Face parts from landmarks: eyes, nose, mouth, face and the head region.
+"""Face parts from landmarks: eyes, nose, mouth, the face and the head region.
 
-Parts are polygons in pixel (x, y). ``head`` is the face outline (jaw) closed
-by the same outline mirrored upwards about the eyebrow line, raised by half
-the face height and widened, so it covers forehead and hair; the segmenter
-intersects it with the person mask.
+Parts are polygons in pixel (x, y), the same names from every detector:
+``eyes`` (two polygons), ``nose`` (convex hull of the nose points), ``mouth``
+(outer lips), ``inner_mouth``, ``outline`` (the jaw, ear to ear through the
+chin), and two regions built from the outline in the face's own frame (up is
+perpendicular to the line joining the outline's ends, so tilted heads work):
+
+- ``face``: the outline closed by its mirror image about the eyebrow line,
+  scaled to FOREHEAD (a share of the brow-to-chin height) above the brows:
+  the face up to an estimated hairline;
+- ``head``: the same with HEAD_RISE and widened by HEAD_WIDEN about the face's
+  centre: face, forehead and the hair around them (the paper's "outline
+  extended upwards"; the segmenter intersects it with the person mask).
 """
 
 from __future__ import annotations
@@ -15,27 +23,30 @@ import numpy as np
 
 from sst.core.interfaces import Face
 
-
+FOREHEAD = 0.5  # hairline above the brows, as a share of brow-to-chin (anthropometric thirds)
+HEAD_RISE = 1.5  # crown above the brows, same unit
 HEAD_WIDEN = 1.2  # hair reaches beyond the jaw's width
 
 
-def head_polygon(jaw: np.ndarray, brow_y: float) -> np.ndarray:
-    """Jaw outline (left to right) closed by its mirror above the brows, raised by half the
-    face height and widened by HEAD_WIDEN about the face's centre."""
-    face_height = float(jaw[:, 1].max() - brow_y)
-    centre = float(jaw[:, 0].mean())
-    mirrored = jaw[::-1].copy()
-    mirrored[:, 1] = 2 * brow_y - mirrored[:, 1] - 0.5 * face_height
-    mirrored[:, 0] = centre + (mirrored[:, 0] - centre) * HEAD_WIDEN
-    return np.concatenate([jaw, mirrored]).astype(np.float32)
+def closed_outline(outline: np.ndarray, brows: np.ndarray, rise: float, widen: float = 1.0) -> np.ndarray:
+    """The outline (one ear, chin, other ear) closed by its mirror about the brow line, scaled by ``rise``
+    upwards and by ``widen`` sideways, in the frame of the outline's ends."""
+    across = outline[-1] - outline[0]
+    across = across / (np.linalg.norm(across) + 1e-9)
+    up = np.array([across[1], -across[0]])  # image up for an upright face
+    centre = outline.mean(0)
+    height = (outline - centre) @ up  # per point, above the centre
+    brow = float(((brows - centre) @ up).mean())
+    side = (outline - centre) @ across
+    top_height = brow + rise * (brow - height)
+    top = centre + np.outer(side * widen, across) + np.outer(top_height, up)
+    return np.concatenate([outline, top[::-1]]).astype(np.float32)
 
 
-def face_from_parts(landmarks: np.ndarray, jaw: np.ndarray, brows: np.ndarray, eyes: Sequence[np.ndarray],
+def face_from_parts(landmarks: np.ndarray, outline: np.ndarray, brows: np.ndarray, eyes: Sequence[np.ndarray],
                     nose: np.ndarray, mouth: np.ndarray, inner_mouth: np.ndarray) -> Face:
     """A :class:`Face` with the standard part names every detector provides."""
-    brow_y = float(brows[:, 1].mean())
-    top = np.stack([jaw[-1], *brows[::-1].tolist(), jaw[0]]) if len(brows) else jaw[:0]
-    face = np.concatenate([jaw, top[1:-1]]) if len(top) else jaw
+    outline, brows = outline.astype(np.float32), brows.astype(np.float32)
     return Face(
         landmarks=landmarks.astype(np.float32),
         parts={
@@ -43,8 +54,9 @@ def face_from_parts(landmarks: np.ndarray, jaw: np.ndarray, brows: np.ndarray, e
             "nose": [cv2.convexHull(nose.astype(np.float32))[:, 0]],
             "mouth": [mouth.astype(np.float32)],
             "inner_mouth": [inner_mouth.astype(np.float32)],
-            "face": [face.astype(np.float32)],
-            "head": [head_polygon(jaw.astype(np.float32), brow_y)],
+            "outline": [outline],
+            "face": [closed_outline(outline, brows, FOREHEAD)],
+            "head": [closed_outline(outline, brows, HEAD_RISE, HEAD_WIDEN)],
         },
     )
 

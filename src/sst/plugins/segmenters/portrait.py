@@ -1,30 +1,41 @@
-"""Segmenters ``person`` and ``portrait``: automatic soft masks for portraits (the paper's section 5).
+"""Segmenters ``person``, ``portrait`` and ``portrait-facemesh``: automatic soft masks (the paper's section 5).
 
 ``person``: background / person, the soft confidence of MediaPipe's selfie
-segmentation model (run with ai-edge-litert).
+segmentation model (run with ai-edge-litert; the model's output is already a
+probability in [0, 1]).
 
-``portrait``: background, body, hair, face, eyes, nose, mouth — the same labels
-in the same order for every image:
+``portrait`` (landmarks from ``dlib68``) and ``portrait-facemesh`` (from
+``facemesh``): background, body, hair, face, eyes, nose, mouth — the same
+labels in the same order for every image. The maps sum to 1 at every pixel:
 
-- person = the selfie model's soft confidence; background = 1 - person;
-- eyes, nose, mouth = the facial-part detector's polygons (``dlib68``; the
-  ``portrait-facemesh`` segmenter uses ``facemesh``) — mouth is the outer lips;
-- photographs: face = skin (``ycbcr`` rules) within the person (the paper's
-  face/skin label: neck and arms included); hair = person within the landmark
-  head region that is not skin;
+- person = the selfie model's confidence, raised to 1 inside every landmark
+  face region (a face found is a person, even where the model misses a painted one);
+  background = 1 - person;
+- eyes, nose, mouth = the detector's polygons for every face found (mouth is
+  the outer lips); they are cut out of the labels below;
+- photographs: face = skin (``ycbcr``, Brancati et al.'s rules) within the
+  person — the paper's face/skin label, so neck and arms count — keeping the
+  skin regions connected to a face (an orange suit passes the rules), plus the
+  landmark outline (ear to ear below the eyes: the rules leave holes in
+  shadows and highlights); with no face, all skin within the person;
 - artwork (skin rules fail on paintings): face = the landmark face region
-  (jaw and brows) within the person, extended to person pixels whose Lab
-  colour is typical of that face outside the head region (Mahalanobis
-  distance within the 95 % ellipsoid; this reaches neck and arms, which the
-  paper's rule misses, and leaves dark hair to the hair label);
-  hair = the rest of the head region within the person;
-- body = person minus face, hair and parts.
+  (outline closed at an estimated hairline) within the person, plus person
+  pixels outside the head region whose Lab colour is typical of that face
+  region (Mahalanobis distance within the 95 % ellipsoid: neck and arms);
+- hair = the rest of the landmark head region (the outline extended upwards
+  and widened) within the person; body = the rest of the person.
 
-``--content-kind/--style-kind auto`` decides per image: a photograph when the
-skin rules cover at least half of the detected face region (they work on this
-image), else artwork; with no face, a photograph. A label present in some
-images only (say, no face found in the style) is kept with an empty mask where
-absent, and a notice says so: those regions are matched by appearance alone.
+``--content-kind/--style-kind auto`` asks, per image, whether the photo rule
+works there: photo when the skin rules cover at least PHOTO_FACE_SKIN of the
+faces' outline region (eyes, nose, mouth left out) and at most
+PHOTO_BACKGROUND_SKIN of the background (person confidence < 0.5); with no
+face, the background test alone. Otherwise artwork. A photo whose skin the
+rules miss (colour cast, heavy beard) thus gets the landmark rule too; the
+notice gives the numbers.
+
+No face: a notice, and eyes, nose and mouth stay empty (not an error). A label
+empty in some images only is kept there with an empty mask and a notice says
+so: its regions elsewhere are matched by appearance alone.
 """
 
 from __future__ import annotations
@@ -38,12 +49,18 @@ from sst.core.interfaces import Face, PluginContext, SegmentRequest, Segmentatio
 from sst.plugins.faces.geometry import part_mask
 
 LABELS = ("background", "body", "hair", "face", "eyes", "nose", "mouth")
-PHOTO_SKIN_SHARE = 0.5
-CHI2_3_95 = 7.81  # 95 % quantile of chi-square with 3 degrees of freedom  # auto: photo when skin rules cover this share of the face region
+KINDS = ("photo", "artwork", "auto")
+PHOTO_FACE_SKIN = 0.4  # auto: least share of the face outline the skin rules must cover
+PHOTO_BACKGROUND_SKIN = 0.25  # auto: most share of the background they may cover
+CHI2_3_95 = 7.81  # 95 % quantile of chi-square with 3 degrees of freedom
 
 
 class SelfieSegmentation:
-    """MediaPipe selfie segmentation: (H, W) soft person confidence in [0, 1]."""
+    """MediaPipe selfie segmentation: (H, W) soft person confidence in [0, 1].
+
+    The image is letterboxed (black bars) to a square before the model's
+    256 x 256 input: stretching a wide image squashes people and they are missed.
+    """
 
     size = 256
 
@@ -59,11 +76,15 @@ class SelfieSegmentation:
 
     def __call__(self, image: np.ndarray) -> np.ndarray:
         h, w = image.shape[:2]
-        x = cv2.resize(image, (self.size, self.size), interpolation=cv2.INTER_AREA).astype(np.float32) / 255
+        side = max(h, w)
+        top, left = (side - h) // 2, (side - w) // 2
+        square = cv2.copyMakeBorder(image, top, side - h - top, left, side - w - left, cv2.BORDER_CONSTANT, value=0)
+        x = cv2.resize(square, (self.size, self.size), interpolation=cv2.INTER_AREA).astype(np.float32) / 255
         self.interpreter.set_tensor(self.input, x[None])
         self.interpreter.invoke()
-        confidence = self.interpreter.get_tensor(self.output)[0, :, :, 0]
-        return np.clip(cv2.resize(confidence, (w, h), interpolation=cv2.INTER_LINEAR), 0, 1)
+        confidence = cv2.resize(self.interpreter.get_tensor(self.output)[0, :, :, 0], (side, side),
+                                interpolation=cv2.INTER_LINEAR)
+        return np.clip(confidence[top : top + h, left : left + w], 0, 1)
 
 
 class PersonSegmenter:
@@ -80,14 +101,23 @@ class PersonSegmenter:
         return Segmentation(masks[0], tuple(masks[1:]))
 
 
-def decide_kind(requested: str, skin: np.ndarray, faces: list[Face]) -> str:
-    """photo | artwork; ``auto``: photo when skin rules cover half the face region (or no face)."""
+def decide_kind(requested: str, skin: np.ndarray, person: np.ndarray, faces: list[Face]) -> tuple[str, str]:
+    """(photo | artwork, why); ``auto`` tests whether the skin rules work on this image (module docstring)."""
+    if requested not in KINDS:
+        raise SSTError(f"unknown image kind '{requested}'; use one of {', '.join(KINDS)}")
     if requested != "auto":
-        return requested
-    face_region = part_mask(faces, "face", skin.shape)
-    if face_region.sum() == 0:
-        return "photo"
-    return "photo" if float((skin * face_region).sum() / face_region.sum()) >= PHOTO_SKIN_SHARE else "artwork"
+        return requested, "as asked"
+    background = person < 0.5
+    background_skin = float(skin[background].mean()) if background.any() else 0.0
+    photo = background_skin <= PHOTO_BACKGROUND_SKIN
+    found = [f"{background_skin:.0%} of the background (photo: <= {PHOTO_BACKGROUND_SKIN:.0%})"]
+    parts = np.clip(sum(part_mask(faces, p, skin.shape) for p in ("eyes", "nose", "mouth")), 0, 1)
+    outline = part_mask(faces, "outline", skin.shape) * (1 - parts)
+    if outline.sum() > 0:
+        face_skin = float((skin * outline).sum() / outline.sum())
+        photo = photo and face_skin >= PHOTO_FACE_SKIN
+        found.insert(0, f"{face_skin:.0%} of the face outline (photo: >= {PHOTO_FACE_SKIN:.0%})")
+    return ("photo" if photo else "artwork"), "auto: skin rules cover " + " and ".join(found)
 
 
 def face_coloured(image: np.ndarray, region: np.ndarray) -> np.ndarray:
@@ -102,28 +132,36 @@ def face_coloured(image: np.ndarray, region: np.ndarray) -> np.ndarray:
     return (distance2 < CHI2_3_95).reshape(image.shape[:2]).astype(np.float32)
 
 
+def skin_of_faces(skin: np.ndarray, region: np.ndarray) -> np.ndarray:
+    """The connected skin regions (8-connected, skin >= 0.5) that overlap a landmark face region."""
+    _, labels = cv2.connectedComponents((skin >= 0.5).astype(np.uint8), connectivity=8)
+    touching = np.unique(labels[(region > 0) & (labels > 0)])
+    return skin * np.isin(labels, touching)
+
+
 def portrait_masks(image: np.ndarray, person: np.ndarray, skin: np.ndarray, faces: list[Face], kind: str) -> np.ndarray:
-    """(7, H, W) masks in LABELS order."""
+    """(7, H, W) masks in LABELS order, summing to 1 at every pixel."""
     shape = image.shape[:2]
     eyes, nose, mouth = (part_mask(faces, part, shape) for part in ("eyes", "nose", "mouth"))
-    parts = np.clip(eyes + nose + mouth, 0, 1)
-    head = part_mask(faces, "head", shape) * person
+    eyes = eyes * (1 - mouth)
+    nose = nose * (1 - eyes - mouth)
+    parts = eyes + nose + mouth
+    region = part_mask(faces, "face", shape)
+    head = part_mask(faces, "head", shape)
+    person = np.maximum(person, np.maximum(region, parts))
     if kind == "photo":
-        face = skin * person
-        hair = head * (1 - skin)
+        lower_face = part_mask(faces, "outline", shape)
+        face = np.maximum(skin_of_faces(skin * person, region), lower_face) if faces else skin * person
     else:
-        region = part_mask(faces, "face", shape)
-        outside_head = 1 - part_mask(faces, "head", shape)
-        face = np.maximum(region, face_coloured(image, region * (1 - parts)) * outside_head) * person
-        hair = head * (1 - face)
-    face = face * (1 - parts)
-    hair = hair * (1 - parts)
-    body = np.clip(person - face - hair - parts * person, 0, 1)
-    return np.stack([1 - person, body, hair, face, eyes * person, nose * person, mouth * person]).astype(np.float32)
+        face = np.maximum(region, face_coloured(image, region * (1 - parts)) * (1 - head)) * person
+    hair = head * person - face * head
+    face, hair = face * (1 - parts), hair * (1 - parts)
+    body = np.clip(person - face - hair - parts, 0, 1)
+    return np.stack([1 - person, body, hair, face, eyes, nose, mouth]).astype(np.float32)
 
 
 class PortraitSegmenter:
-    """Background, body, hair, face, eyes, nose, mouth from person, skin and landmarks (Zhao et al. 2017)."""
+    """Background, body, hair, face, eyes, nose, mouth from person, skin and dlib68 landmarks (Zhao et al. 2017)."""
 
     detector = "dlib68"
 
@@ -140,20 +178,29 @@ class PortraitSegmenter:
         for role, image, requested in zip(roles, (request.content, *request.styles), kinds):
             faces = self.faces.detect(image)
             skin = self.skin.detect(image)
-            kind = decide_kind(requested, skin, faces)
-            notes.append(f"{role}: {len(faces)} face(s) found by {self.detector}, treated as {kind}"
+            person = self.person(image)
+            kind, why = decide_kind(requested, skin, person, faces)
+            notes.append(f"{role}: {len(faces)} face(s) found by {self.detector}, treated as {kind} ({why})"
                          + ("" if faces else "; no eye, nose or mouth masks"))
-            masks.append(portrait_masks(image, self.person(image), skin, faces, kind))
-        present = [[bool(m[k].max() >= 0.5) for k in range(len(LABELS))] for m in masks]
+            masks.append(portrait_masks(image, person, skin, faces, kind))
+        present = [(m >= 0.5).any(axis=(1, 2)) for m in masks]
         for k, label in enumerate(LABELS):
             absent = [role for role, p in zip(roles, present) if not p[k]]
             if absent and len(absent) < len(roles):
-                notes.append(f"label '{label}' is empty in {', '.join(absent)}: its regions elsewhere are matched by appearance alone")
+                notes.append(f"label '{label}' is empty in {', '.join(absent)}: "
+                             "its regions elsewhere are matched by appearance alone")
         result = [SemanticMasks(LABELS, m) for m in masks]
         return Segmentation(result[0], tuple(result[1:]), tuple(notes))
+
+
+class PortraitFacemeshSegmenter(PortraitSegmenter):
+    """``portrait`` with MediaPipe's face mesh (468 landmarks) instead of dlib's 68."""
+
+    detector = "facemesh"
 
 
 @hookimpl
 def register_segmenters(register) -> None:
     register("person", PersonSegmenter)
     register("portrait", PortraitSegmenter)
+    register("portrait-facemesh", PortraitFacemeshSegmenter)
