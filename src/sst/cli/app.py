@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from sst.cli import models_cmd
+from sst.cli import compare_cmd, evaluate_cmd, models_cmd
 from sst.core.errors import SSTError
 from sst.core.registry import default_registry
 from sst.core.transfer import TransferOptions, transfer, write_masks
@@ -22,6 +22,8 @@ app = typer.Typer(
     no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False,
 )
 app.add_typer(models_cmd.app, name="models")
+app.command()(compare_cmd.compare)
+app.command()(evaluate_cmd.evaluate)
 err = Console(stderr=True)
 
 

@@ -11,4 +11,9 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "sst.plugins.softeners.guided",
     "sst.plugins.features.vgg",
     "sst.plugins.losses.mrf",
+    "sst.plugins.losses.gram",
+    "sst.plugins.losses.doodle",
+    "sst.plugins.softeners.crf",
+    "sst.plugins.segmenters.crfrnn",
+    "sst.plugins.segmenters.cosegment",
 )
