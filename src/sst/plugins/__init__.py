@@ -14,6 +14,5 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "sst.plugins.losses.gram",
     "sst.plugins.losses.doodle",
     "sst.plugins.softeners.crf",
-    "sst.plugins.segmenters.crfrnn",
     "sst.plugins.segmenters.cosegment",
 )

@@ -1,0 +1,175 @@
+"""Segmenter ``cosegment``: soft masks for any content/style images, with no model beyond VGG-16.
+
+1. Features: VGG-16 relu3_1 and relu4_1 of each image (long side ``size``),
+   relu4_1 upsampled to the relu3_1 grid, each layer L2-normalised per
+   position, joined with the CIELAB colour (/100, times ``colour_weight``)
+   and, optionally, the normalised position (times ``position_weight``).
+2. The features of all images together are projected on their first
+   ``dims`` principal components and clustered together with k-means
+   (k-means++ seeding, ``restarts`` seeded starts), so a label means the same
+   thing in every image.
+3. Soft assignments: softmax(-d^2 / (temperature * mean squared distance to
+   the nearest centre)), refined per image by the CRF layer
+   (:func:`sst.plugins.softeners.crf.refine`) on the image's colours.
+
+K is ``request.classes`` when the request has that field, else 3.
+:func:`choose_k` scores K = 2..6 by the mean silhouette of a sample (higher is
+better). Labels are ``region1``..``regionK`` by decreasing mean area.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from sst.core.errors import SSTError
+from sst.core.hookspecs import hookimpl
+from sst.core.images import resize_long_side
+from sst.core.interfaces import FeatureNet, PluginContext, SegmentRequest, Segmentation, SemanticMasks
+from sst.plugins.softeners.crf import refine
+
+DEFAULT_K = 3
+MAX_K = 6
+TAPS = ("relu3_1", "relu4_1")
+MIN_SHARE = 0.01  # a region below this share of an image is named in a note
+
+
+def image_features(net: FeatureNet, image: np.ndarray, size: int, colour_weight: float,
+                   position_weight: float, device: torch.device) -> tuple[np.ndarray, tuple[int, int]]:
+    """(h*w, D) features of one image on its relu3_1 grid, and that grid's (h, w)."""
+    small = resize_long_side(image, size) if max(image.shape[:2]) != size else image
+    x = torch.from_numpy(np.ascontiguousarray(small)).permute(2, 0, 1)[None].float().div(255).to(device)
+    with torch.no_grad():
+        taps = net.extract(x, TAPS)
+        grid = tuple(taps[TAPS[0]].shape[-2:])
+        layers = [F.normalize(F.interpolate(taps[t], size=grid, mode="bilinear", align_corners=False), dim=1)
+                  for t in TAPS]
+    parts = [torch.cat(layers, 1)[0].flatten(1).T.cpu().numpy()]
+    h, w = grid
+    lab = cv2.cvtColor(cv2.resize(small, (w, h), interpolation=cv2.INTER_AREA).astype(np.float32) / 255,
+                       cv2.COLOR_RGB2LAB)
+    parts.append(colour_weight * lab.reshape(-1, 3) / 100.0)
+    yy, xx = np.mgrid[:h, :w]
+    parts.append(position_weight * np.stack([yy.ravel() / max(h - 1, 1), xx.ravel() / max(w - 1, 1)], 1))
+    return np.concatenate(parts, 1).astype(np.float32), (h, w)
+
+
+def project(x: np.ndarray, dims: int) -> np.ndarray:
+    """Centred ``x`` on its first ``dims`` principal components."""
+    centred = torch.from_numpy(x - x.mean(0))
+    _, vectors = torch.linalg.eigh(centred.T @ centred)
+    return (centred @ vectors[:, -dims:].flip(1)).numpy()
+
+
+def squared_distances(x: np.ndarray, centres: np.ndarray) -> np.ndarray:
+    return np.maximum((x**2).sum(1)[:, None] - 2 * x @ centres.T + (centres**2).sum(1)[None], 0.0)
+
+
+def kmeans(x: np.ndarray, k: int, seed: int = 0, restarts: int = 4, iterations: int = 50) -> np.ndarray:
+    """(k, D) centres with the lowest inertia over seeded k-means++ starts."""
+    rng = np.random.default_rng(seed)
+    best, best_inertia = None, np.inf
+    for _ in range(restarts):
+        centres = x[[rng.integers(len(x))]]
+        for _ in range(1, k):
+            d = squared_distances(x, centres).min(1)
+            centres = np.concatenate([centres, x[[rng.choice(len(x), p=d / d.sum())]]])
+        for _ in range(iterations):
+            labels = squared_distances(x, centres).argmin(1)
+            moved = np.stack([x[labels == j].mean(0) if (labels == j).any() else centres[j] for j in range(k)])
+            if np.allclose(moved, centres):
+                break
+            centres = moved
+        inertia = squared_distances(x, centres).min(1).sum()
+        if inertia < best_inertia:
+            best, best_inertia = centres, inertia
+    assert best is not None
+    return best
+
+
+def soft_assign(x: np.ndarray, centres: np.ndarray, temperature: float) -> np.ndarray:
+    """(n, k) responsibilities softmax(-d^2 / (temperature * mean nearest d^2))."""
+    d = squared_distances(x, centres)
+    logits = -d / (temperature * d.min(1).mean() + 1e-12)
+    e = np.exp(logits - logits.max(1, keepdims=True))
+    return e / e.sum(1, keepdims=True)
+
+
+def silhouette(x: np.ndarray, labels: np.ndarray) -> float:
+    """Mean silhouette coefficient (Rousseeuw 1987) of a labelled sample."""
+    d = np.sqrt(squared_distances(x, x))
+    ks = np.unique(labels)
+    mean_to = np.stack([d[:, labels == j].mean(1) for j in ks], 1)
+    own = np.searchsorted(ks, labels)
+    counts = np.bincount(own, minlength=len(ks))
+    a = mean_to[np.arange(len(x)), own] * counts[own] / np.maximum(counts[own] - 1, 1)  # exclude the point itself
+    mean_to[np.arange(len(x)), own] = np.inf
+    b = mean_to.min(1)
+    s = (b - a) / np.maximum(np.maximum(a, b), 1e-12)
+    return float(np.where(counts[own] > 1, s, 0.0).mean())
+
+
+def choose_k(x: np.ndarray, ks: Iterable[int] = range(2, MAX_K + 1), seed: int = 0,
+             sample: int = 1500) -> tuple[int, dict[int, float]]:
+    """The K with the highest silhouette of k-means on ``x`` (a seeded sample scores it), and every score."""
+    rng = np.random.default_rng(seed)
+    part = x[rng.choice(len(x), size=min(sample, len(x)), replace=False)]
+    scores = {}
+    for k in ks:
+        labels = squared_distances(part, kmeans(x, k, seed)).argmin(1)
+        scores[k] = silhouette(part, labels) if len(np.unique(labels)) > 1 else -1.0
+    return max(scores, key=lambda k: scores[k]), scores
+
+
+class CoSegmenter:
+    """Joint clustering of VGG-16 features over content and styles, refined by a CRF (no extra model)."""
+
+    def __init__(self, ctx: PluginContext, size: int = 320, dims: int = 32, colour_weight: float = 0.5,
+                 position_weight: float = 0.0, temperature: float = 1.0, seed: int = 0) -> None:
+        self.ctx = ctx
+        self.size, self.dims, self.seed, self.temperature = size, dims, seed, temperature
+        self.colour_weight, self.position_weight = colour_weight, position_weight
+        self.net: FeatureNet = ctx.registry.create("features", "vgg16", ctx)
+
+    def features(self, images: Sequence[np.ndarray]) -> tuple[np.ndarray, list[tuple[int, int]]]:
+        """Projected joint features of all images, (sum of h*w, dims), and each image's grid."""
+        per_image = [image_features(self.net, img, self.size, self.colour_weight, self.position_weight,
+                                    self.ctx.device) for img in images]
+        x = np.concatenate([f for f, _ in per_image])
+        return project(x, min(self.dims, x.shape[1])), [g for _, g in per_image]
+
+    def segment(self, request: SegmentRequest) -> Segmentation:
+        k = getattr(request, "classes", None) or DEFAULT_K
+        if not 2 <= k <= MAX_K:
+            raise SSTError(f"--classes {k} is out of range for cosegment; choose 2 to {MAX_K}")
+        return self.cosegment((request.content, *request.styles), k)
+
+    def cosegment(self, images: Sequence[np.ndarray], k: int) -> Segmentation:
+        """``k`` soft masks for every image (the first is the content), the same labels in all."""
+        x, grids = self.features(images)
+        soft = soft_assign(x, kmeans(x, k, self.seed), self.temperature)
+        bounds = np.cumsum([0] + [h * w for h, w in grids])
+        maps = [refine(soft[a:b].T.reshape(k, *grid), img)
+                for a, b, grid, img in zip(bounds[:-1], bounds[1:], grids, images)]
+        order = np.argsort(-np.mean([m.reshape(k, -1).mean(1) for m in maps], 0), kind="stable")
+        labels = tuple(f"region{i + 1}" for i in range(k))
+        names = ["the content"] + [f"style {i}" for i in range(1, len(images))]
+        notes = [f"cosegment: {k} regions clustered jointly over {len(images)} images "
+                 "(VGG-16 relu3_1+relu4_1 and colour, CRF-refined)"]
+        for label, j in zip(labels, order):
+            absent = [name for name, m in zip(names, maps) if (m.argmax(0) == j).mean() < MIN_SHARE]
+            if absent:
+                notes.append(f"{label} covers under {MIN_SHARE:.0%} of {', '.join(absent)}")
+        for note in notes:
+            self.ctx.notice(note)
+        masks = [SemanticMasks(labels, m[order]) for m in maps]
+        return Segmentation(masks[0], tuple(masks[1:]), tuple(notes))
+
+
+@hookimpl
+def register_segmenters(register) -> None:
+    register("cosegment", CoSegmenter)

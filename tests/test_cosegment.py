@@ -1,0 +1,76 @@
+"""The cosegment segmenter: one texture gets one label in every image; K is chosen by silhouette."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import skimage.data
+import torch
+
+from sst.core.errors import SSTError
+from sst.core.interfaces import PluginContext, SegmentRequest
+from sst.core.models import ModelManager
+from sst.core.registry import default_registry
+from sst.plugins.segmenters.cosegment import choose_k
+
+
+def textures(h: int = 120, w: int = 160) -> tuple[np.ndarray, np.ndarray]:
+    brick = np.repeat(skimage.data.brick()[:h, :w, None], 3, 2)
+    grass = np.repeat(skimage.data.grass()[:h, :w, None], 3, 2)
+    return brick, grass
+
+
+def scenes() -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Brick on the left of the first image, brick as a disc in the second; the brick masks."""
+    brick, grass = textures()
+    h, w = brick.shape[:2]
+    left = np.zeros((h, w), bool)
+    left[:, : w * 2 // 5] = True
+    yy, xx = np.mgrid[:h, :w]
+    disc = np.hypot(yy - h * 0.55, xx - w * 0.6) < h * 0.35
+    return [np.where(m[..., None], brick, grass) for m in (left, disc)], [left, disc]
+
+
+@pytest.fixture(scope="module")
+def segmenter():
+    ctx = PluginContext(default_registry(), ModelManager(), torch.device("cpu"), lambda _: None)
+    return default_registry().create("segmenter", "cosegment", ctx)
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> float:
+    return float((a & b).sum() / (a | b).sum())
+
+
+def test_each_texture_gets_the_same_label_in_both_images(segmenter) -> None:
+    images, bricks = scenes()
+    request = SegmentRequest(images[0], (images[1],))
+    object.__setattr__(request, "classes", 2)  # SegmentRequest gains a ``classes`` field with --classes
+    result = segmenter.segment(request)
+    masks = [result.content, *result.styles]
+    assert result.content.labels == ("region1", "region2")
+    brick_label = [int(np.bincount(m.maps.argmax(0)[b], minlength=2).argmax()) for m, b in zip(masks, bricks)]
+    assert brick_label[0] == brick_label[1]
+    for m, b in zip(masks, bricks):
+        assert m.maps.shape == (2, *b.shape) and 0 <= m.maps.min() and m.maps.max() <= 1
+        assert iou(m.maps.argmax(0) == brick_label[0], b) > 0.8
+        assert iou(m.maps.argmax(0) != brick_label[0], ~b) > 0.8
+    again = segmenter.segment(request)
+    assert np.array_equal(again.content.maps, result.content.maps)  # seeded: deterministic
+
+
+def test_default_k_and_bad_k(segmenter) -> None:
+    images, _ = scenes()
+    result = segmenter.segment(SegmentRequest(images[0], (images[1],)))
+    assert len(result.content.labels) == 3 and result.notes[0].startswith("cosegment: 3 regions")
+    request = SegmentRequest(images[0], ())
+    object.__setattr__(request, "classes", 9)
+    with pytest.raises(SSTError, match="choose 2 to 6"):
+        segmenter.segment(request)
+
+
+def test_choose_k_finds_the_number_of_blobs() -> None:
+    rng = np.random.default_rng(0)
+    centres = rng.normal(0, 10, (4, 8))
+    x = np.concatenate([c + rng.normal(0, 1, (300, 8)) for c in centres]).astype(np.float32)
+    k, scores = choose_k(x)
+    assert k == 4 and set(scores) == {2, 3, 4, 5, 6}
