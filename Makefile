@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-MODELS := vgg16 dlib68 dlib-mmod selfie-segmentation face-detection-short-range face-landmark
+MODELS := vgg16 lpips-vgg16 dlib68 dlib-mmod selfie-segmentation face-detection-short-range face-landmark
 
 demo: $(STAMP)
 	$(BIN)/sst models fetch $(MODELS)
