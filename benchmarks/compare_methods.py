@@ -4,9 +4,11 @@ Pairs: portraits Freddie -> Mia; landscapes Renoir -> Monet (both paintings
 have maps; the doodles Coastline_sem/Landscape_sem are maps without a content
 image, so content loss and LPIPS have nothing to measure: skipped); photo pairs
 inN -> tarN. Every loss runs through ``sst compare``'s pipeline at one small
-size with few iterations, to keep a full run near half an hour on 2 cores:
-the figures rank methods, they are not the paper's quality. Prints a markdown
-table per loss and writes each pair's results, grid.png and metrics.json.
+size with few iterations (192 px, 3 levels x 30): all 12 pairs x 5 losses took
+19 minutes here, one thread per run on a busy 2-core machine. The figures rank
+methods; they are not the paper's quality (100 iterations, 384 px, noise
+start). Prints a markdown table per loss and writes each pair's results,
+grid.png and metrics.json.
 
     .venv/bin/python benchmarks/compare_methods.py --out bench-out/compare
     .venv/bin/python benchmarks/compare_methods.py --pairs Freddie in6 --iters 20

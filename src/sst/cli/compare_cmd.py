@@ -43,8 +43,13 @@ def _transfer(content: Path, styles: Sequence[Path], output: Path, options: Tran
 
 
 def run_isolated(content: Path, styles: Sequence[Path], output: Path, options: TransferOptions) -> TransferResult:
-    """:func:`transfer` in a fresh process: its peak memory is its own."""
-    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+    """:func:`transfer` in a fresh process: its peak memory is its own.
+
+    The process comes from a fork server where there is one: on Linux a process
+    started by fork and exec reports at least its parent's peak as its own.
+    """
+    method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context(method)) as pool:
         return pool.submit(_transfer, content, list(styles), output, options).result()
 
 
