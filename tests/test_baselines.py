@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +20,7 @@ from sst.core.masks import one_hot
 from sst.core.models import ModelManager
 from sst.core.registry import default_registry
 from sst.core.synthesis import SynthesisSettings, synthesise, tv_loss
-from sst.core.transfer import TransferOptions
+from sst.core.transfer import TransferOptions, transfer
 from sst.plugins.losses.doodle import DoodleLoss
 from sst.plugins.losses.gram import GramLoss, GuidedGramLoss, gram
 from sst.plugins.losses.mrf import SemanticMRFLoss
@@ -151,3 +152,18 @@ def test_compare_writes_results_grid_and_metrics(two_region_pair: dict[str, Path
 def test_compare_refuses_an_unknown_loss(two_region_pair: dict[str, Path], tmp_path: Path) -> None:
     with pytest.raises(SSTError, match="gramm"):
         compare_losses(two_region_pair["content"], [two_region_pair["style"]], ["gramm"], tmp_path, TransferOptions())
+
+
+def test_run_weights_follow_the_loss_unless_given(two_region_pair: dict[str, Path], tmp_path: Path) -> None:
+    """``sst run --loss gram`` uses gram's recommended style weight 3; a weight the user gives wins."""
+    p = two_region_pair
+    small = TransferOptions(size=32, levels=1, iters=1, features="vgg16", loss="gram")
+    runs = {"default": small, "given": replace(small, style_weight=2.0, tv_weight=0.5)}
+    options = {name: transfer(p["content"], [p["style"]], None, o).sidecar["options"] for name, o in runs.items()}
+    assert (options["default"]["style_weight"], options["default"]["content_weight"]) == (3.0, 1.0)
+    assert (options["given"]["style_weight"], options["given"]["tv_weight"]) == (2.0, 0.5)
+
+
+def test_doodle_semantic_weight_option() -> None:
+    assert DoodleLoss(None, LossOptions(semantic_weight=25.0)).options.gamma == pytest.approx(50.0)
+    assert DoodleLoss(None, LossOptions(gamma=7.0)).options.gamma == pytest.approx(100.0)  # gamma is not read

@@ -43,8 +43,7 @@ def iou(a: np.ndarray, b: np.ndarray) -> float:
 
 def test_each_texture_gets_the_same_label_in_both_images(segmenter) -> None:
     images, bricks = scenes()
-    request = SegmentRequest(images[0], (images[1],))
-    object.__setattr__(request, "classes", 2)  # SegmentRequest gains a ``classes`` field with --classes
+    request = SegmentRequest(images[0], (images[1],), classes=2)
     result = segmenter.segment(request)
     masks = [result.content, *result.styles]
     assert result.content.labels == ("region1", "region2")
@@ -58,14 +57,13 @@ def test_each_texture_gets_the_same_label_in_both_images(segmenter) -> None:
     assert np.array_equal(again.content.maps, result.content.maps)  # seeded: deterministic
 
 
-def test_default_k_and_bad_k(segmenter) -> None:
+def test_k_is_chosen_without_classes_and_bad_k_is_refused(segmenter) -> None:
     images, _ = scenes()
     result = segmenter.segment(SegmentRequest(images[0], (images[1],)))
-    assert len(result.content.labels) == 3 and result.notes[0].startswith("cosegment: 3 regions")
-    request = SegmentRequest(images[0], ())
-    object.__setattr__(request, "classes", 9)
+    assert len(result.content.labels) == 2 and result.notes[0].startswith("cosegment: 2 regions")
+    assert "K chosen by silhouette (2: " in result.notes[0]
     with pytest.raises(SSTError, match="choose 2 to 6"):
-        segmenter.segment(request)
+        segmenter.segment(SegmentRequest(images[0], (), classes=9))
 
 
 def test_choose_k_finds_the_number_of_blobs() -> None:

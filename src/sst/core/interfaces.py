@@ -48,6 +48,7 @@ class SegmentRequest:
     style_maps: tuple[Path, ...] = ()
     content_kind: str = "auto"  # photo | artwork | auto
     style_kind: str = "auto"
+    classes: int | None = None  # how many labels to keep (--classes); None: the segmenter's default
 
 
 @dataclass(frozen=True)
@@ -117,6 +118,7 @@ class LossOptions:
     """Options a style loss may read; each loss documents which it uses."""
 
     gamma: float = 20.0  # weight of mask channels in patch matching (mrf-semantic)
+    semantic_weight: float | None = None  # doodle's semantic weight; None: the loss's default
     patch_size: int = 3
     style_stride: int = 1  # stride of the style patch grid
 

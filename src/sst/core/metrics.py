@@ -39,6 +39,7 @@ from sst.core.interfaces import FeatureNet, PluginContext, SegmentRequest, Segme
 from sst.core.masks import resize_maps
 from sst.core.models import ModelManager
 from sst.core.patches import nearest_patches, prepare_keys
+from sst.core.transfer import TransferOptions, resolve_segmenter
 
 FIDELITY_LAYER = "relu3_1"
 PATCH = 3
@@ -274,14 +275,14 @@ def _largest_face(faces: Sequence) -> np.ndarray | None:
 def metric_masks(
     content: np.ndarray, styles: Sequence[np.ndarray], ctx: PluginContext,
     content_map: Path | None = None, style_maps: Sequence[Path] = (), segmenter: str = "auto",
+    classes: int | None = None,
 ) -> Segmentation:
-    """The masks the metrics read, before softening: the manual maps when given, else ``segmenter``
-    (``auto``: the automatic ``portrait`` segmenter)."""
+    """The masks the metrics read, before softening: ``segmenter``'s (``auto``: resolved as in ``sst run``)."""
     if segmenter == "auto":
-        segmenter = "manual" if content_map is not None or style_maps else "portrait"
+        segmenter = resolve_segmenter(TransferOptions(content_map=content_map, style_maps=tuple(style_maps)), ctx, content)
     if segmenter not in ctx.registry.names("segmenter"):
         raise SSTError(f"no segmenter '{segmenter}' for the mask metrics; give --content-map and --style-map")
-    request = SegmentRequest(content, tuple(styles), content_map, tuple(style_maps))
+    request = SegmentRequest(content, tuple(styles), content_map, tuple(style_maps), classes=classes)
     return ctx.registry.create("segmenter", segmenter, ctx).segment(request)
 
 

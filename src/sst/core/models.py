@@ -5,7 +5,9 @@ the user's index, mirror and proxy settings apply and no registry address is
 written here), from torchvision's weights (downloaded where the internet is
 reachable), or from a file the user names. Every source file is checked against
 its known sha256 before anything reads it; pickles are converted once to
-safetensors. The cache lives in ``$SST_CACHE_DIR`` or the user cache directory,
+safetensors. A model that is built on the user's machine (:class:`Built`, e.g.
+``sst models export crfrnn``) has no published hash: its hash is recorded when
+it is installed, and the cached file is checked against that record. The cache lives in ``$SST_CACHE_DIR`` or the user cache directory,
 and every file in it is written atomically and verified each time it is used.
 """
 
@@ -67,6 +69,14 @@ class Torchvision:
 
 
 @dataclass(frozen=True)
+class Built:
+    """A file built on the user's machine or brought by the user; no hash is known before it exists."""
+
+    file: str  # e.g. "crfrnn.onnx"
+    command: str  # what builds it, e.g. "sst models export crfrnn"
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     """A named model: its source, the source file's sha256, and how it becomes the cached file.
 
@@ -75,16 +85,22 @@ class ModelSpec:
     is also the cached file's hash. With one, the converter's tensors are cached
     as safetensors and ``<file>.sha256`` records both hashes; the expected hash
     may then be a prefix of 8+ hex digits where only that is known (torchvision).
+    A :class:`Built` model has ``sha256 == ""``: ``<file>.sha256`` records the
+    hash of the file installed.
     """
 
     name: str
     description: str
     filename: str
     sha256: str
-    source: Package | Torchvision
+    source: Package | Torchvision | Built
     convert: Converter | None = None
 
     def __post_init__(self) -> None:
+        if isinstance(self.source, Built):
+            if self.sha256 or self.convert is not None:
+                raise ValueError(f"model spec {self.name!r}: a built model has no known sha256 and no converter")
+            return
         if not re.fullmatch(r"[0-9a-f]{8,64}", self.sha256) or (self.convert is None and len(self.sha256) != 64):
             raise ValueError(f"model spec {self.name!r}: sha256 must be 64 lowercase hex digits (8+ with a converter)")
 
@@ -92,6 +108,11 @@ class ModelSpec:
     def source_file(self) -> str:
         """The path of the source file, as the user would look for it."""
         return self.source.member if isinstance(self.source, Package) else self.source.file
+
+    @property
+    def recorded(self) -> bool:
+        """Whether the cached file's hash is kept in a ``<file>.sha256`` record (converted or built models)."""
+        return self.convert is not None or isinstance(self.source, Built)
 
 
 class _ArraysOnly(pickle.Unpickler):
@@ -177,6 +198,8 @@ DEFAULT_SPECS: tuple[ModelSpec, ...] = (
               "face_detection_short_range.tflite",
               "bbff11cebd1eb27a1e004cae0b0e63ec8c551cbf34a4451148b4908b8db3eca8",
               Package(member="mediapipe/modules/face_detection/face_detection_short_range.tflite", **_MEDIAPIPE)),
+    ModelSpec("crfrnn", "CRF-RNN PASCAL VOC segmentation (ONNX; built here or brought by the user)", "crfrnn.onnx",
+              "", Built("crfrnn.onnx", "sst models export crfrnn")),
 )
 
 _HASHES: dict[tuple[str, int, int], str] = {}
@@ -245,6 +268,7 @@ class ModelManager:
     def __init__(self, cache_dir: Path | None = None, specs: Sequence[ModelSpec] | None = None) -> None:
         self.cache_dir = Path(cache_dir or os.environ.get("SST_CACHE_DIR") or platformdirs.user_cache_dir("sst"))
         self._specs = {s.name: s for s in (DEFAULT_SPECS if specs is None else specs)}
+        self.used: dict[str, str] = {}  # name -> sha256 of every model ``ensure`` handed out (run sidecars)
 
     def specs(self) -> list[ModelSpec]:
         """Every known model."""
@@ -265,18 +289,22 @@ class ModelManager:
     def available(self, name: str) -> bool:
         """Whether the model's file is in the cache (cheap: not hashed; ``ensure`` verifies)."""
         path = self.path(name)
-        return path.is_file() and (self.spec(name).convert is None or _sidecar(path).is_file())
+        return path.is_file() and (not self.spec(name).recorded or _sidecar(path).is_file())
 
     def ensure(self, name: str) -> Path:
-        """The verified cached file, fetched first if missing or corrupt. Feature networks call this."""
-        return self.fetch(name)
+        """The verified cached file, fetched first if missing or corrupt; recorded in ``used``. Plugins call this."""
+        path = self.fetch(name)
+        self.used[name] = self.sha256(name)
+        return path
 
     def sha256(self, name: str) -> str:
         """sha256 of the verified cached file (for run sidecars)."""
         digest = self._verified_sha256(self.spec(name))
         if digest is None:
             state = "failed its sha256 check" if self.available(name) else "is not in the cache"
-            raise SSTError(f"model '{name}' {state}; run 'sst models fetch {name}'")
+            source = self.spec(name).source
+            command = source.command if isinstance(source, Built) else f"sst models fetch {name}"
+            raise SSTError(f"model '{name}' {state}; run '{command}'")
         return digest
 
     def fetch(self, name: str, force: bool = False, source_file: Path | None = None) -> Path:
@@ -298,6 +326,9 @@ class ModelManager:
         if given is not None and not given.is_file():
             raise SSTError(f"{given} is not a file; give the path of {self._wanted(spec)}")
         source = spec.source
+        if isinstance(source, Built) and given is None:
+            raise SSTError(f"model '{name}' is not installed and cannot be downloaded; build it with "
+                           f"'{source.command}' or install your own with 'sst models fetch {name} --from FILE'")
         with tempfile.TemporaryDirectory(prefix="sst-fetch-") as tmp, _steps() as step:
             if isinstance(source, Package) and (given is None or file_sha256(given) == source.sha256):
                 archive = given
@@ -323,13 +354,13 @@ class ModelManager:
         if not path.is_file():
             return None
         expected = spec.sha256
-        if spec.convert is not None:
+        if spec.recorded:
             try:
                 record = json.loads(_sidecar(path).read_text())
             except (OSError, ValueError):
                 return None
             if not isinstance(record, dict) or not str(record.get("source_sha256")).startswith(spec.sha256):
-                return None  # no record, or converted from another source
+                return None  # no record, or converted from another source (a built model's prefix is "")
             expected = record.get("sha256")
         actual = _cached_sha256(path)
         return actual if actual == expected else None
@@ -342,10 +373,19 @@ class ModelManager:
         return digest
 
     def _install(self, spec: ModelSpec, source: Path, step: Callable[[str], None]) -> None:
-        """Verify the source file, then cache it as it is or converted."""
+        """Verify the source file, then cache it as it is or converted (a built file: record its hash)."""
+        path = self.cache_dir / spec.filename
+        if isinstance(spec.source, Built):
+            step(f"install {source.name} as {spec.filename}")
+            digest = file_sha256(source)
+            with _atomic(path) as tmp:
+                shutil.copyfile(source, tmp)
+            record = {"sha256": digest, "source": str(source.resolve()), "source_sha256": digest}
+            with _atomic(_sidecar(path)) as tmp:
+                tmp.write_text(json.dumps(record, indent=1) + "\n")
+            return
         digest = self._check(source, spec.sha256, f"{source.name} for model '{spec.name}'",
                              f"give {self._wanted(spec)}")
-        path = self.cache_dir / spec.filename
         if spec.convert is None:
             with _atomic(path) as tmp:
                 shutil.copyfile(source, tmp)
@@ -365,6 +405,8 @@ class ModelManager:
         """The files a user may give for ``spec``."""
         if isinstance(spec.source, Package):
             return f"{spec.source.archive} (PyPI {spec.source.requirement}) or its {spec.source.member}"
+        if isinstance(spec.source, Built):
+            return f"the {Path(spec.source.file).suffix.lstrip('.').upper()} file (or build it with '{spec.source.command}')"
         return spec.source.file
 
     @staticmethod

@@ -41,10 +41,11 @@ class TransferOptions:
     size: int = 384
     levels: int = 3
     iters: int = 100
-    content_weight: float = 1.0
-    style_weight: float = 1.0
-    tv_weight: float = 1.0
+    content_weight: float | None = None  # None: the loss's recommended weight, else 1 (see loss_weights)
+    style_weight: float | None = None
+    tv_weight: float | None = None
     gamma: float = 20.0
+    semantic_weight: float | None = None  # doodle's semantic weight; None: its paper default
     style_stride: int = 1
     style_rotations: int = 0  # CNNMRF: 2n+1 copies rotated by k*pi/24
     style_scales: int = 0  # CNNMRF: 2n+1 copies scaled by 1.05**k
@@ -54,6 +55,7 @@ class TransferOptions:
     features: str = "auto"
     loss: str = "mrf-semantic"
     segmenter: str = "auto"
+    classes: int | None = None  # labels the segmenter keeps; None: the segmenter's default
     softener: str = "gaussian"
     content_map: Path | None = None
     style_maps: tuple[Path, ...] = ()
@@ -85,7 +87,9 @@ def _check_options(o: TransferOptions) -> None:
         (o.size >= 32, f"--size {o.size} is too small; use 32 or more"),
         (o.levels >= 1, "--levels must be at least 1"),
         (o.iters >= 1, "--iters must be at least 1"),
-        (min(o.content_weight, o.style_weight, o.tv_weight) >= 0, "loss weights must not be negative"),
+        (all(w is None or w >= 0 for w in (o.content_weight, o.style_weight, o.tv_weight, o.semantic_weight)),
+         "loss weights must not be negative"),
+        (o.classes is None or o.classes >= 1, "--classes must be at least 1"),
         (o.gamma >= 0, "--gamma must not be negative"),
         (o.style_stride >= 1, "--style-stride must be at least 1"),
         (min(o.style_rotations, o.style_scales) >= 0, "--style-rotations/--style-scales must not be negative"),
@@ -120,19 +124,38 @@ def resolve_features(name: str, models: ModelManager, notice: Callable[[str], No
     return chosen
 
 
-def resolve_segmenter(options: TransferOptions, registry: Registry, notice: Callable[[str], None]) -> str:
-    """``auto``: the manual maps when given; otherwise the first automatic segmenter that applies."""
+WEIGHTS = ("content_weight", "style_weight", "tv_weight")
+
+
+def loss_weights(loss_factory: object, options: TransferOptions) -> dict[str, float]:
+    """Each weight the user set; else the loss's ``recommended_weights`` entry; else 1."""
+    recommended: dict[str, float] = getattr(loss_factory, "recommended_weights", {})
+    return {w: v if (v := getattr(options, w)) is not None else recommended.get(w, 1.0) for w in WEIGHTS}
+
+
+def resolve_segmenter(options: TransferOptions, ctx: PluginContext, content: np.ndarray) -> str:
+    """``auto``: manual when maps are given; else ``portrait`` when the content has a face (dlib68),
+    else ``crfrnn`` when its model is installed, else ``cosegment``. Says which and why."""
     if options.segmenter != "auto":
         return options.segmenter
     if options.content_map is not None or options.style_maps:
-        notice("segmenter: manual (maps given)")
+        ctx.notice("segmenter: manual (maps given)")
         return "manual"
-    for name in ("portrait", "cosegment"):
-        if name in registry.names("segmenter"):
-            notice(f"segmenter: {name}")
-            return name
+    names = ctx.registry.names("segmenter")
+    if "portrait" in names:
+        faces = ctx.registry.create("face-detector", "dlib68", ctx).detect(content)
+        if faces:
+            ctx.notice(f"segmenter: portrait ({len(faces)} face(s) in the content)")
+            return "portrait"
+    if "crfrnn" in names and ctx.models.available("crfrnn"):
+        ctx.notice("segmenter: crfrnn (no face in the content; the crfrnn model is installed)")
+        return "crfrnn"
+    if "cosegment" in names:
+        ctx.notice("segmenter: cosegment (no face in the content and no crfrnn model; "
+                   "'sst models export crfrnn' builds one)")
+        return "cosegment"
     raise SSTError(
-        f"loss '{options.loss}' needs semantic masks and no automatic segmenter is installed; "
+        f"loss '{options.loss}' needs semantic masks and no automatic segmenter applies; "
         "give --content-map and --style-map, or use --loss mrf"
     )
 
@@ -178,6 +201,7 @@ def write_masks(
     kind: str = "auto",
     segmenter: str = "portrait",
     softener: str = "gaussian",
+    classes: int | None = None,
     registry: Registry | None = None,
     models: ModelManager | None = None,
     notice: Callable[[str], None] = lambda message: None,
@@ -191,7 +215,7 @@ def write_masks(
     image = load_image(path)
     registry = registry or default_registry()
     ctx = PluginContext(registry, models or _default_models(), torch.device("cpu"), notice)
-    request = SegmentRequest(image, (), content_kind=kind)
+    request = SegmentRequest(image, (), content_kind=kind, classes=classes)
     segmentation = soften(registry.create("segmenter", segmenter, ctx).segment(request),
                           registry.create("softener", softener, ctx), request)
     for note in segmentation.notes:
@@ -249,15 +273,17 @@ def transfer(
 
     loss_info = registry.get("loss", options.loss)
     used.append(loss_info)
-    loss = loss_info.factory(ctx, LossOptions(gamma=options.gamma, style_stride=options.style_stride))
+    options = replace(options, **loss_weights(loss_info.factory, options))
+    loss = loss_info.factory(ctx, LossOptions(gamma=options.gamma, style_stride=options.style_stride,
+                                              semantic_weight=options.semantic_weight))
     segmentation: Segmentation | None = None
     if loss.uses_masks:
-        seg_info = registry.get("segmenter", resolve_segmenter(options, registry, notice))
+        seg_info = registry.get("segmenter", resolve_segmenter(options, ctx, content_image))
         soft_info = registry.get("softener", options.softener)
         used += [seg_info, soft_info]
         request = SegmentRequest(
             content_image, tuple(style_images), options.content_map, tuple(options.style_maps),
-            options.content_kind, options.style_kind,
+            options.content_kind, options.style_kind, options.classes,
         )
         segmentation = soften(seg_info.factory(ctx).segment(request), soft_info.factory(ctx), request)
         for note in segmentation.notes:
@@ -297,7 +323,7 @@ def transfer(
         "options": {k: (str(v) if isinstance(v, Path) else [str(x) for x in v] if isinstance(v, tuple) else v)
                     for k, v in asdict(options).items()},
         "plugins": [info.as_dict() for info in used],
-        "models": {net.name: {"sha256": net.weights_sha256}},
+        "models": {name: {"sha256": digest} for name, digest in models.used.items()},
         "masks": None if segmentation is None else {"labels": list(segmentation.content.labels),
                                                     "notes": list(segmentation.notes)},
         "seed": options.seed,

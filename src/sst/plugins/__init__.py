@@ -14,5 +14,6 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "sst.plugins.losses.gram",
     "sst.plugins.losses.doodle",
     "sst.plugins.softeners.crf",
+    "sst.plugins.segmenters.crfrnn",
     "sst.plugins.segmenters.cosegment",
 )

@@ -20,7 +20,8 @@ semantic weight 100.
   i.e. when the masks are scaled by ``sqrt(w)`` times the style's mean
   per-pixel feature norm. In mrf-semantic's units (gamma tenths of that norm)
   this is ``gamma = 10 * sqrt(w)``: 100 for w = 100, against mrf-semantic's
-  default 20 (w = 4). ``--gamma`` is not read: ``semantic_weight`` is.
+  default 20 (w = 4). ``--gamma`` is not read: ``--semantic-weight`` is
+  (``LossOptions.semantic_weight``, default 100).
 
 The differences from ``mrf-semantic`` are therefore the semantic weighting,
 the content layer and the weights; both read the same soft masks here, where
@@ -47,7 +48,8 @@ class DoodleLoss(SemanticMRFLoss):
     recommended_weights: ClassVar[dict[str, float]] = {"content_weight": 0.4, "style_weight": 1.0, "tv_weight": 1.0}
 
     def __init__(self, ctx: PluginContext, options: LossOptions) -> None:
-        super().__init__(ctx, replace(options, gamma=10 * math.sqrt(self.semantic_weight)))
+        w = self.semantic_weight if options.semantic_weight is None else options.semantic_weight
+        super().__init__(ctx, replace(options, gamma=10 * math.sqrt(w)))
 
 
 @hookimpl

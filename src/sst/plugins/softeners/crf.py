@@ -13,15 +13,20 @@ position and RGB. Both are normalised (weights sum to 1 at every pixel, self
 excluded), as in CRF-RNN. The output is the last iteration's logits.
 
 Approximation of the bilateral filter (no permutohedral lattice): each pixel
-receives messages from a dilated (2R+1)^2 window, ``R = window``, with step
-``ceil(2 sa / R)`` px, so the window spans about +-2 sa whatever sa is; the
-colour term is evaluated per pixel pair, so the result follows edges at the
-grid's full resolution. Memory is one (H, W) weight map per offset (24 MB for
-168 offsets on a 256 x 144 grid); the wrappers here run the CRF on a grid of
-long side :data:`WORK_SIZE` and resize its output back.
+receives messages from neighbours on square rings of half-width 1, 2, 4, ...
+px (powers of two up to 2 sa): 8 on the first ring, 16 on each other one
+(corners, edge midpoints and quarter points), each weighted by the area it
+stands for times the position Gaussian. Log-spaced rings reach as far as the
+kernel does with few neighbours (88 for sa = 25 px) and couple every pixel to
+its direct neighbours; a dilated lattice would leave interleaved sub-grids to
+converge apart (blocky artefacts where the unary is weak). The colour term is
+evaluated for every pixel pair, so the result follows edges at the grid's full
+resolution. Memory is one (H, W) weight map per neighbour (17 MB on a 256 x 192
+grid). The wrappers here run the CRF on a grid of long side :data:`WORK_SIZE`
+and resize its output bilinearly to the image.
 
-The module uses only padding, slicing and element-wise ops, so
-``torch.onnx.export`` writes it with standard ONNX ops (opset 17+).
+Only standard ONNX ops are needed (Pad, Gather, Range, Conv, Softmax,
+element-wise ops): ``torch.onnx.export`` writes the layer at opset 17+.
 """
 
 from __future__ import annotations
@@ -44,6 +49,15 @@ WORK_SIZE = 256
 EPS = 0.01
 
 
+def ring_offsets(half_width: int) -> list[tuple[int, int]]:
+    """Offsets on the square ring of ``half_width``: corners and edge midpoints, plus quarter points beyond 1 px."""
+    s, h = half_width, half_width // 2
+    ring = {(i * s, j * s) for i in (-1, 0, 1) for j in (-1, 0, 1) if (i, j) != (0, 0)}
+    if s > 1:
+        ring |= {(a, b) for a in (-s, s) for b in (-h, h)} | {(b, a) for a in (-s, s) for b in (-h, h)}
+    return sorted(ring)
+
+
 class MeanFieldCRF(torch.nn.Module):
     """Dense CRF mean-field inference with Gaussian spatial + bilateral kernels (Potts).
 
@@ -57,21 +71,23 @@ class MeanFieldCRF(torch.nn.Module):
 
     def __init__(self, iterations: int = 5, spatial_sigma: float = 1.5, spatial_weight: float = 3.0,
                  bilateral_sigma: float = 25.0, colour_sigma: float = 0.08, bilateral_weight: float = 5.0,
-                 window: int = 4, chunk: int = 20) -> None:
+                 chunk: int = 16) -> None:
         super().__init__()
-        if iterations < 1 or window < 1 or chunk < 1 or min(spatial_sigma, bilateral_sigma, colour_sigma) <= 0:
-            raise ValueError("iterations, window and chunk must be >= 1 and every sigma > 0")
+        if iterations < 1 or chunk < 1 or min(spatial_sigma, bilateral_sigma, colour_sigma) <= 0:
+            raise ValueError("iterations and chunk must be >= 1 and every sigma > 0")
         self.iterations = iterations
         self.spatial_weight = spatial_weight
         self.bilateral_weight = bilateral_weight
         self.colour_scale = 1.0 / (2.0 * colour_sigma**2)
         self.chunk = chunk
-        step = max(1, math.ceil(2.0 * bilateral_sigma / window))
-        self.pad = window * step
-        self.offsets = [(i * step, j * step) for i in range(-window, window + 1)
-                        for j in range(-window, window + 1) if (i, j) != (0, 0)]
-        position = torch.tensor([math.exp(-(dy * dy + dx * dx) / (2.0 * bilateral_sigma**2)) for dy, dx in self.offsets])
-        self.register_buffer("position", position.view(1, -1, 1, 1), persistent=False)
+        self.offsets, area = [], []
+        for i in range(int(math.log2(max(1.0, 2.0 * bilateral_sigma))) + 1):
+            ring = ring_offsets(2**i)
+            self.offsets += ring
+            area += [8 * 4**i / len(ring)] * len(ring)
+        self.pad = max(max(abs(dy), abs(dx)) for dy, dx in self.offsets)
+        position = [a * math.exp(-(dy * dy + dx * dx) / (2.0 * bilateral_sigma**2)) for a, (dy, dx) in zip(area, self.offsets)]
+        self.register_buffer("position", torch.tensor(position).view(1, -1, 1, 1), persistent=False)
         radius = max(1, math.ceil(3.0 * spatial_sigma))
         x = torch.arange(-radius, radius + 1, dtype=torch.float32)
         g = torch.exp(-(x**2) / (2.0 * spatial_sigma**2))
@@ -80,11 +96,11 @@ class MeanFieldCRF(torch.nn.Module):
         self.register_buffer("spatial_kernel", (kernel / kernel.sum())[None, None], persistent=False)
 
     @classmethod
-    def for_grid(cls, long_side: int, iterations: int = 5, window: int = 4) -> MeanFieldCRF:
+    def for_grid(cls, long_side: int, iterations: int = 5) -> MeanFieldCRF:
         """The default CRF for a grid of ``long_side`` px: sigmas scaled with the grid
         (spatial 0.6 %, bilateral 10 % of the long side; DenseCRF's 3 px and ~50 px at 500 px)."""
         return cls(iterations=iterations, spatial_sigma=max(0.5, 0.006 * long_side),
-                   bilateral_sigma=max(1.0, 0.1 * long_side), window=window)
+                   bilateral_sigma=max(1.0, 0.1 * long_side))
 
     def _slice(self, padded: torch.Tensor, dy: int, dx: int, h: int, w: int) -> torch.Tensor:
         return padded[:, :, self.pad + dy : self.pad + dy + h, self.pad + dx : self.pad + dx + w]

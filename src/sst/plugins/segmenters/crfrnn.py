@@ -1,0 +1,108 @@
+"""Segmenter ``crfrnn``: PASCAL VOC probability maps from a CRF-RNN ONNX model (the paper's section 5.1).
+
+The model is the manager's ``crfrnn`` file (``sst models export crfrnn`` writes
+one). Its contract:
+
+- input ``image``: float32 (1, 3, H, W), RGB in [0, 1]; H and W dynamic. The
+  image is resized to long side ``sst.input_size`` (metadata; 512 if absent);
+- output ``scores``: float32 (1, C, H, W) unnormalised logits (the CRF's last
+  iteration), C = the number of labels;
+- metadata ``sst.labels``: comma-separated label names (the 21 VOC names if absent).
+
+ONNX Runtime runs on the CUDA provider when the run's device is ``cuda`` and
+the installed ONNX Runtime has it, else on the CPU; a notice says which.
+
+Probabilities are the softmax of ``scores`` (the activations before the argmax,
+which lie in [0, 1]), resized to each image. The K classes with the highest
+mean probability over the content and style images (each image weighing the
+same) are kept, in that order, for every image.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sst.core.errors import SSTError
+from sst.core.hookspecs import hookimpl
+from sst.core.images import resize_long_side
+from sst.core.interfaces import PluginContext, SegmentRequest, Segmentation, SemanticMasks
+from sst.core.masks import resize_maps
+
+MODEL = "crfrnn"
+INPUT_NAME, OUTPUT_NAME = "image", "scores"
+META_LABELS, META_INPUT_SIZE = "sst.labels", "sst.input_size"
+INPUT_SIZE = 512
+DEFAULT_CLASSES = 5
+VOC_LABELS: tuple[str, ...] = (
+    "background", "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow",
+    "diningtable", "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa", "train", "tvmonitor",
+)
+
+
+def softmax(scores: np.ndarray, axis: int = 0) -> np.ndarray:
+    e = np.exp(scores - scores.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def mean_probabilities(probabilities: list[np.ndarray]) -> np.ndarray:
+    """(C,) mean probability of every class over the images, each image weighing the same."""
+    return np.mean([p.reshape(p.shape[0], -1).mean(1) for p in probabilities], axis=0)
+
+
+class CRFRNNSegmenter:
+    """CRF-RNN PASCAL VOC probability maps, top-K classes over the images (ONNX Runtime)."""
+
+    def __init__(self, ctx: PluginContext) -> None:
+        import onnxruntime as ort
+
+        self.ctx = ctx
+        path = ctx.models.ensure(MODEL)
+        cuda = ctx.device.type == "cuda" and "CUDAExecutionProvider" in ort.get_available_providers()
+        providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if cuda else ["CPUExecutionProvider"]
+        try:
+            self.session = ort.InferenceSession(str(path), providers=providers)
+        except Exception as exc:  # ONNX Runtime raises its own error types for unreadable models
+            raise SSTError(f"cannot load {path} with ONNX Runtime ({type(exc).__name__}); "
+                           f"export it again with 'sst models export {MODEL}'") from exc
+        used = self.session.get_providers()[0]
+        failed = " (the CUDA provider failed to start)" if cuda and used != providers[0] else ""
+        ctx.notice(f"crfrnn: ONNX Runtime on {used}{failed}")
+        meta = self.session.get_modelmeta().custom_metadata_map
+        self.labels = tuple(meta[META_LABELS].split(",")) if META_LABELS in meta else VOC_LABELS
+        self.input_size = int(meta.get(META_INPUT_SIZE, INPUT_SIZE))
+        missing = {META_LABELS: "the 21 VOC labels", META_INPUT_SIZE: f"input long side {INPUT_SIZE}"}
+        assumed = [text for key, text in missing.items() if key not in meta]
+        if assumed:
+            ctx.notice(f"crfrnn: {path.name} lacks sst metadata; assuming {' and '.join(assumed)}")
+        names = ([i.name for i in self.session.get_inputs()], [o.name for o in self.session.get_outputs()])
+        if names != ([INPUT_NAME], [OUTPUT_NAME]):
+            raise SSTError(f"{path} has inputs/outputs {names}, expected {[INPUT_NAME]}/{[OUTPUT_NAME]}; "
+                           f"export it with 'sst models export {MODEL}'")
+
+    def probabilities(self, image: np.ndarray) -> np.ndarray:
+        """(C, H, W) class probabilities of an RGB uint8 image, at its size."""
+        small = resize_long_side(image, self.input_size) if max(image.shape[:2]) != self.input_size else image
+        x = np.ascontiguousarray(small.transpose(2, 0, 1)[None], dtype=np.float32) / 255.0
+        (scores,) = self.session.run([OUTPUT_NAME], {INPUT_NAME: x})
+        if scores.ndim != 4 or scores.shape[1] != len(self.labels):
+            raise SSTError(f"the crfrnn model returned scores of shape {scores.shape} for {len(self.labels)} "
+                           f"labels; export it again with 'sst models export {MODEL}'")
+        return resize_maps(softmax(scores[0].astype(np.float32)), image.shape[:2])
+
+    def segment(self, request: SegmentRequest) -> Segmentation:
+        k = DEFAULT_CLASSES if request.classes is None else request.classes
+        if not 1 <= k <= len(self.labels):
+            raise SSTError(f"--classes {k} is out of range; choose 1 to {len(self.labels)}")
+        probs = [self.probabilities(img) for img in (request.content, *request.styles)]
+        means = mean_probabilities(probs)
+        keep = [int(i) for i in np.argsort(-means, kind="stable")[:k]]
+        labels = tuple(self.labels[i] for i in keep)
+        note = "crfrnn classes kept (mean probability): " + ", ".join(f"{self.labels[i]} {means[i]:.2f}" for i in keep)
+        self.ctx.notice(note)
+        masks = [SemanticMasks(labels, p[keep]) for p in probs]
+        return Segmentation(masks[0], tuple(masks[1:]), (note,))
+
+
+@hookimpl
+def register_segmenters(register) -> None:
+    register("crfrnn", CRFRNNSegmenter)
