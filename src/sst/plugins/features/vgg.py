@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Collection
 
 import torch
-import torchvision
 from safetensors.torch import load_file
+from torchvision.models.vgg import cfgs, make_layers
 
 from sst.core.hookspecs import hookimpl
 from sst.core.interfaces import PluginContext
@@ -20,6 +20,7 @@ from sst.core.interfaces import PluginContext
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 BLOCKS = {"vgg16": (2, 2, 3, 3, 3), "vgg19": (2, 2, 4, 4, 4)}
+CONFIGS = {"vgg16": "D", "vgg19": "E"}  # torchvision's names for the two layouts
 
 
 def layer_names(blocks: tuple[int, ...]) -> tuple[str, ...]:
@@ -43,7 +44,7 @@ class VGGFeatures(torch.nn.Module):
         self.layers = layer_names(BLOCKS[self.arch])
         path = ctx.models.ensure(self.arch)
         self.weights_sha256 = ctx.models.sha256(self.arch)
-        net = getattr(torchvision.models, self.arch)(weights=None).features
+        net = make_layers(cfgs[CONFIGS[self.arch]])  # the convolutions only: no 500 MB classifier to build
         state = {k.removeprefix("features."): v for k, v in load_file(str(path)).items()}
         net.load_state_dict(state, strict=True)
         for module in net:

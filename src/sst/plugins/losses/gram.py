@@ -18,9 +18,9 @@ synthesised image is guided by the content's masks, the style by the style's.
 Channels count equally; a channel empty in the content or in every style is
 skipped. Several styles pool each region's statistics, weighted by mask mass.
 
-Neither loss reads :class:`LossOptions`. ``recommended_weights`` (what ``sst
-compare`` uses) were calibrated on Freddie -> Mia (192 px, 3 levels x 50
-iterations) for an LPIPS distance to the content of about 0.29, between
+Neither loss reads :class:`LossOptions`. ``recommended_weights`` (the defaults
+of ``sst run`` and ``sst compare`` for these losses) were calibrated on
+Freddie -> Mia (192 px, 3 levels x 50 iterations) for an LPIPS distance to the content of about 0.29, between
 mrf-semantic at sst's defaults (0.23) and doodle at the paper's weights (0.39):
 style weight 3 for ``gram``, 0.3 for ``gram-guided`` (whose per-region Gram
 matrices are matched less closely, so its loss stays about ten times larger).
