@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 import skimage.data
 import torch
 
 from sst.core.errors import SSTError
+from sst.core.images import save_image
 from sst.core.interfaces import PluginContext, SegmentRequest
 from sst.core.models import ModelManager
 from sst.core.registry import default_registry
 from sst.plugins.segmenters.cosegment import choose_k
+from tests.conftest import run_cli
 
 
 def textures(h: int = 120, w: int = 160) -> tuple[np.ndarray, np.ndarray]:
@@ -72,3 +77,21 @@ def test_choose_k_finds_the_number_of_blobs() -> None:
     x = np.concatenate([c + rng.normal(0, 1, (300, 8)) for c in centres]).astype(np.float32)
     k, scores = choose_k(x)
     assert k == 4 and set(scores) == {2, 3, 4, 5, 6}
+
+
+def test_sst_run_on_a_scene_without_a_face_uses_cosegment(tmp_path: Path) -> None:
+    """The default command on a faceless pair: auto picks cosegment, says so, and the masks reach the run."""
+    images, _ = scenes()
+    paths = [tmp_path / "content.png", tmp_path / "style.png"]
+    for path, image in zip(paths, images):
+        save_image(path, image)
+    out = tmp_path / "out.png"
+    result = run_cli("run", *map(str, paths), "--size", "64", "--levels", "1", "--iters", "3",
+                     "--features", "vgg16", "--save-masks", "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    said = " ".join(result.stderr.split())
+    assert "segmenter: cosegment (no face in the content" in said and "K chosen by silhouette" in said
+    sidecar = json.loads(out.with_suffix(".json").read_text())
+    assert sidecar["masks"]["labels"] == ["region1", "region2"]
+    assert {p["name"] for p in sidecar["plugins"]} >= {"mrf-semantic", "cosegment", "gaussian"}
+    assert (tmp_path / "out_masks" / "content_composite.png").exists()
