@@ -9,8 +9,9 @@ one). Its contract:
   iteration), C = the number of labels;
 - metadata ``sst.labels``: comma-separated label names (the 21 VOC names if absent).
 
-ONNX Runtime runs on the CUDA provider when the run's device is ``cuda`` and
-the installed ONNX Runtime has it, else on the CPU; a notice says which.
+ONNX Runtime runs on the CUDA provider when it is present (the installed ONNX
+Runtime has it and a CUDA device is visible), whatever ``--device`` says, else
+on the CPU; a notice says which, and whether the CUDA provider failed to start.
 
 Probabilities are the softmax of ``scores`` (the activations before the argmax,
 which lie in [0, 1]), resized to each image. The K classes with the highest
@@ -21,6 +22,7 @@ same) are kept, in that order, for every image.
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 from sst.core.errors import SSTError
 from sst.core.hookspecs import hookimpl
@@ -57,7 +59,7 @@ class CRFRNNSegmenter:
 
         self.ctx = ctx
         path = ctx.models.ensure(MODEL)
-        cuda = ctx.device.type == "cuda" and "CUDAExecutionProvider" in ort.get_available_providers()
+        cuda = "CUDAExecutionProvider" in ort.get_available_providers() and torch.cuda.is_available()
         providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if cuda else ["CPUExecutionProvider"]
         try:
             self.session = ort.InferenceSession(str(path), providers=providers)

@@ -66,7 +66,7 @@ def write_onnx(model: CRFRNN, output: Path, input_size: int = INPUT_SIZE,
     """Export ``model`` with dynamic height and width (opset 18) and the metadata the segmenter reads."""
     for package in ("onnx", "onnxscript"):
         if importlib.util.find_spec(package) is None:
-            raise SSTError(f"exporting to ONNX needs the '{package}' package; run: pip install 'sst[export]'")
+            raise SSTError(f"exporting to ONNX needs the '{package}' package; install sst's 'export' extra (pip install -e '.[export]' in the checkout)")
     model = model.eval()
     example = torch.rand(1, 3, input_size * 3 // 4, input_size)
     height, width = torch.export.Dim("height", min=32, max=4096), torch.export.Dim("width", min=32, max=4096)
