@@ -51,13 +51,15 @@ def main() -> None:
     parser.add_argument("--levels", type=int, default=3)
     parser.add_argument("--iters", type=int, default=30)
     parser.add_argument("--classes", type=int, help="cosegment K (default: chosen by silhouette)")
+    parser.add_argument("--gamma", type=float, default=TransferOptions.gamma, help="mask weight of mrf-semantic")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     chosen = {k: v for k, v in pairs(args.data).items() if k != "Freddie" and (not args.pairs or k in args.pairs)}
     ctx = PluginContext(default_registry(), ModelManager(), torch.device("cpu"), lambda message: None)
     net = ctx.registry.create("features", "vgg16", ctx)
-    base = TransferOptions(size=args.size, levels=args.levels, iters=args.iters, features="vgg16", classes=args.classes)
+    base = TransferOptions(size=args.size, levels=args.levels, iters=args.iters, features="vgg16", classes=args.classes,
+                           gamma=args.gamma)
     runs = {
         "mrf": replace(base, loss="mrf"),
         "mrf-semantic + cosegment": replace(base, segmenter="cosegment"),
