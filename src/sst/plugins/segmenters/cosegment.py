@@ -173,8 +173,6 @@ class CoSegmenter:
             absent = [name for name, m in zip(names, maps) if (m.argmax(0) == j).mean() < MIN_SHARE]
             if absent:
                 notes.append(f"{label} covers under {MIN_SHARE:.0%} of {', '.join(absent)}")
-        for note in notes:
-            self.ctx.notice(note)
         masks = [SemanticMasks(labels, m[order]) for m in maps]
         return Segmentation(masks[0], tuple(masks[1:]), tuple(notes))
 

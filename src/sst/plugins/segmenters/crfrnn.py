@@ -100,7 +100,6 @@ class CRFRNNSegmenter:
         keep = [int(i) for i in np.argsort(-means, kind="stable")[:k]]
         labels = tuple(self.labels[i] for i in keep)
         note = "crfrnn classes kept (mean probability): " + ", ".join(f"{self.labels[i]} {means[i]:.2f}" for i in keep)
-        self.ctx.notice(note)
         masks = [SemanticMasks(labels, p[keep]) for p in probs]
         return Segmentation(masks[0], tuple(masks[1:]), (note,))
 
