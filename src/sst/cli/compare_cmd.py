@@ -66,12 +66,14 @@ def compare_losses(
     factories = {name: registry.get("loss", name).factory for name in losses}
     ctx = PluginContext(registry, ModelManager(), torch.device("cpu"), notice)
     content_image, style_images = load_image(content), [load_image(s) for s in styles]
-    options = replace(options, segmenter=resolve_segmenter(options, ctx, content_image))
+    maps_given = options.content_map is not None or bool(options.style_maps)
+    options = replace(options, segmenter=resolve_segmenter(options.segmenter, maps_given, ctx, content_image))
     segmentation = metric_masks(content_image, style_images, ctx, options.content_map, options.style_maps,
                                 options.segmenter, options.classes)
     for note in segmentation.notes:
         notice(note)
-    net, lpips_model = registry.create("features", "vgg16", ctx), LPIPS(ctx.models)
+    net = registry.create("features", "vgg16", ctx)
+    lpips_model = LPIPS(net, ctx.models)
     faces = LandmarkError(content_image, ctx)
     rows: list[dict] = []
     tiles = [("content", content_image)] + [(f"style {s.stem}", img) for s, img in zip(styles, style_images)]

@@ -106,7 +106,6 @@ class Softener(Protocol):
 class FeatureNet(Protocol):
     name: str
     layers: tuple[str, ...]  # tap names in network order
-    weights_sha256: str
 
     def extract(self, image: torch.Tensor, taps: Collection[str]) -> dict[str, torch.Tensor]:
         """Features of a (1, 3, H, W) RGB image in [0, 1] at the named taps."""

