@@ -61,8 +61,7 @@ def test_several_styles_are_all_used() -> None:
 def region_share(loss: MRFLoss, layer: str, content_labels: np.ndarray, style_labels: np.ndarray) -> float:
     """Share of content patches matched to a style patch of the same label (patch centres)."""
     _, index = loss.last_matches[layer]
-    f = loss._targets[layer]
-    hg, wg = f.keys[0].grid
+    hg, wg = loss._keys[layer].grids[0]
     hq, wq = content_labels.shape[0] - 2, content_labels.shape[1] - 2
     style_centre = style_labels[1 : 1 + hg, 1 : 1 + wg].reshape(-1)[index.numpy()]
     return float((style_centre == content_labels[1 : 1 + hq, 1 : 1 + wq].reshape(-1)).mean())

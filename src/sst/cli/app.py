@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
 from sst.cli import compare_cmd, evaluate_cmd, models_cmd
@@ -43,7 +43,8 @@ def level_progress(progress: Progress) -> Callable[[int, int, tuple[int, int]], 
 
 def make_progress() -> Progress:
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    console=err, transient=False)
+                    TextColumn("eta"), TimeRemainingColumn(), console=err, transient=False)
+
 
 
 @app.command()
@@ -53,13 +54,17 @@ def run(
     output: Annotated[Path, typer.Option("-o", "--output", help="Result image (.png/.jpg); a .json sidecar is written beside it.")] = Path("out.png"),
     size: Annotated[int, typer.Option(help="Long side of the result, px.")] = 384,
     levels: Annotated[int, typer.Option(help="Resolutions, coarse to fine (each twice the previous).")] = 3,
-    iters: Annotated[int, typer.Option(help="L-BFGS iterations per level.")] = 100,
+    iters: Annotated[str, typer.Option(help="L-BFGS iterations: one number for every level, or one per level, coarse to fine (200,100,50).")] = "100",
     content_weight: Annotated[Optional[float], typer.Option(help="Weight of the content loss [default: the loss's recommended weight, else 1].", show_default=False)] = None,
     style_weight: Annotated[Optional[float], typer.Option(help="Weight of the style loss [default: the loss's recommended weight, else 1].", show_default=False)] = None,
     tv_weight: Annotated[Optional[float], typer.Option(help="Weight of the total-variation term [default: the loss's recommended weight, else 1].", show_default=False)] = None,
     gamma: Annotated[float, typer.Option(help="Weight of the mask channels in patch matching (mrf-semantic).")] = 20.0,
     semantic_weight: Annotated[Optional[float], typer.Option(help="Semantic weight of the doodle loss [default: 100, the paper's].", show_default=False)] = None,
     style_stride: Annotated[int, typer.Option(help="Stride of the style patch grid (1: every patch).")] = 1,
+    style_scale: Annotated[float, typer.Option(help="Style size relative to the result's at every level (neural-style's -style_scale).")] = 1.0,
+    search: Annotated[str, typer.Option(help="Nearest-patch search: exact, approx (PatchMatch) or auto (exact while cheap).")] = "auto",
+    search_precision: Annotated[str, typer.Option(help="Precision of the search's vectors: fp32, or fp16/bf16 with --device cuda.")] = "fp32",
+    force: Annotated[bool, typer.Option("--force", help="Run even when the memory estimate exceeds the memory available.")] = False,
     style_rotations: Annotated[int, typer.Option(help="Also match style patches rotated by k*pi/24, k=-N..N (CNNMRF).")] = 0,
     style_scales: Annotated[int, typer.Option(help="Also match style patches scaled by 1.05**k, k=-N..N (CNNMRF).")] = 0,
     preserve_colour: Annotated[bool, typer.Option("--preserve-colour", help="Transfer luminance only; keep the content's colours.")] = False,
@@ -81,6 +86,7 @@ def run(
     options = TransferOptions(
         size=size, levels=levels, iters=iters, content_weight=content_weight, style_weight=style_weight,
         tv_weight=tv_weight, gamma=gamma, semantic_weight=semantic_weight, style_stride=style_stride,
+        style_scale=style_scale, search=search, search_precision=search_precision, force=force,
         style_rotations=style_rotations, style_scales=style_scales, preserve_colour=preserve_colour, init=init, seed=seed, features=features,
         loss=loss, segmenter=segmenter, classes=classes, softener=softener, content_map=content_map,
         style_maps=tuple(style_map or ()), content_kind=content_kind, style_kind=style_kind, device=device,

@@ -29,11 +29,13 @@ def load_image(path: str | os.PathLike[str]) -> np.ndarray:
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
-def resize_long_side(image: np.ndarray, long_side: int, interpolation: int = cv2.INTER_AREA) -> np.ndarray:
-    """Resize so that the longer side is ``long_side`` pixels, keeping the aspect ratio."""
+def resize_long_side(image: np.ndarray, long_side: int) -> np.ndarray:
+    """Resize so that the longer side is ``long_side`` pixels, keeping the aspect ratio: area averaging when
+    shrinking, bicubic when enlarging (area would repeat pixels in blocks at whole factors)."""
     h, w = image.shape[:2]
     scale = long_side / max(h, w)
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC
     return cv2.resize(image, size, interpolation=interpolation)
 
 

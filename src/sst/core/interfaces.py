@@ -120,6 +120,9 @@ class LossOptions:
     semantic_weight: float | None = None  # doodle's semantic weight; None: the loss's default
     patch_size: int = 3
     style_stride: int = 1  # stride of the style patch grid
+    search: str = "auto"  # nearest-patch search: exact | approx | auto (sst.core.search)
+    seed: int = 0  # for the approximate search's random candidates
+    search_precision: str = "fp32"  # key and query vectors of the search: fp32 | fp16 | bf16 (half: CUDA only)
 
 
 @dataclass
@@ -135,6 +138,8 @@ class StyleLoss(Protocol):
     layers: tuple[str, ...]  # feature taps the loss reads
     content_layer: str  # where the core's content loss applies for this method
     uses_masks: bool
+    patch_search: bool  # whether the loss searches nearest patches on its layers (for the memory estimate)
+    searches: dict[str, str]  # layer -> the nearest-patch search that ran at this level (empty: no search)
 
     def prepare(self, targets: StyleTargets) -> None:
         """Precompute per-level state; called once per level before optimisation."""

@@ -94,7 +94,7 @@ def semantic_fidelity(
         keys = _features(net, image, [FIDELITY_LAYER])[FIDELITY_LAYER]
         hk, wk = keys.shape[1:]
         centre = sample_labels(labels, (hk, wk))[c : hk - c, c : wk - c].reshape(-1)
-        index, score = nearest_patches(query, prepare_keys(keys, PATCH))
+        index, score = nearest_patches(query, prepare_keys([keys], PATCH))
         better = np.ones(len(wanted), bool) if best_score is None else (score > best_score).numpy()
         matched[better] = centre[index.numpy()][better]
         best_score = score if best_score is None else torch.maximum(score, best_score)

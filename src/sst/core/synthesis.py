@@ -10,6 +10,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from sst.core.errors import SSTError
 from sst.core.images import resize_long_side, to_image, to_tensor
 from sst.core.interfaces import FeatureNet, Segmentation, StyleLoss, StyleTargets
 from sst.core.masks import resize_maps
@@ -23,7 +24,8 @@ class SynthesisSettings:
 
     size: int = 384  # long side of the result, px
     levels: int = 3  # resolutions, each twice the previous
-    iters: int = 100  # L-BFGS iterations per level
+    iters: tuple[int, ...] = (100,)  # L-BFGS iterations per level, coarse to fine (one value: every level)
+    style_scale: float = 1.0  # long side of the styles relative to the result's at each level
     content_weight: float = 1.0
     style_weight: float = 1.0
     tv_weight: float = 1.0
@@ -38,11 +40,31 @@ class LevelReport:
     iterations: int
     seconds: float
     loss: dict[str, float]
+    search: dict[str, str]  # loss layer -> the nearest-patch search that ran (exact | approx)
+    start_seconds: float  # from the level's start to the end of its first iteration (targets, search start)
 
 
 def level_sizes(size: int, levels: int) -> list[int]:
     """Long side of each level, coarse to fine."""
     return [max(16, round(size / 2 ** (levels - 1 - i))) for i in range(levels)]
+
+
+def level_iters(iters: int | str | Sequence[int], levels: int) -> tuple[int, ...]:
+    """Iterations per level, coarse to fine, from one number for every level or one per level
+    (``200,100,50`` as text or a sequence)."""
+    if isinstance(iters, str):
+        try:
+            iters = [int(part) for part in iters.split(",")]
+        except ValueError:
+            raise SSTError(f"--iters '{iters}' is not a number or a comma-separated list of numbers") from None
+    values = (iters,) if isinstance(iters, int) else tuple(iters)
+    if len(values) == 1:
+        values = values * levels
+    if len(values) != levels:
+        raise SSTError(f"--iters gives {len(values)} numbers for {levels} levels; give one, or one per level")
+    if min(values) < 1:
+        raise SSTError("--iters must be at least 1 at every level")
+    return values
 
 
 def tv_loss(x: torch.Tensor) -> torch.Tensor:
@@ -75,11 +97,12 @@ def synthesise(
     taps = set(loss.layers) | {loss.content_layer}
     x: torch.Tensor | None = None
     reports: list[LevelReport] = []
+    iterations = level_iters(settings.iters, settings.levels)
     for level, long_side in enumerate(level_sizes(settings.size, settings.levels)):
         start = time.perf_counter()
         content_l = resize_long_side(content, long_side)
         h, w = content_l.shape[:2]
-        styles_l = [resize_long_side(s, long_side) for s in styles]
+        styles_l = [resize_long_side(s, round(long_side * settings.style_scale)) for s in styles]
         content_t = to_tensor(content_l, device)
         with torch.no_grad():
             content_target = net.extract(content_t, [loss.content_layer])[loss.content_layer][0]
@@ -100,7 +123,8 @@ def synthesise(
         else:
             x = F.interpolate(x.detach(), size=(h, w), mode="bilinear", align_corners=False)
         x = x.detach().contiguous().requires_grad_(True)
-        tick = on_level(level, settings.iters, (h, w)) if on_level else (lambda: None)
+        iters = iterations[level]
+        tick = on_level(level, iters, (h, w)) if on_level else (lambda: None)
         terms: dict[str, float] = {}
 
         def closure() -> torch.Tensor:
@@ -115,22 +139,25 @@ def synthesise(
             return total
 
         optimiser = torch.optim.LBFGS(
-            [x], lr=1.0, max_iter=settings.iters, max_eval=settings.iters,
+            [x], lr=1.0, max_iter=iters, max_eval=iters,
             tolerance_grad=0.0, tolerance_change=0.0, history_size=50,
         )
         state_iters = 0
+        first_done = 0.0
 
         def counted() -> torch.Tensor:
-            nonlocal state_iters
+            nonlocal state_iters, first_done
             state_iters += 1
             value = closure()
+            if state_iters == 1:
+                first_done = time.perf_counter() - start
             tick()
             return value
 
         optimiser.step(counted)
         with torch.no_grad():
             x.clamp_(0, 1)
-        reports.append(LevelReport(h, w, state_iters, time.perf_counter() - start, dict(terms)))
+        reports.append(LevelReport(h, w, state_iters, time.perf_counter() - start, dict(terms), dict(loss.searches), first_done))
     assert x is not None
     return to_image(x), reports
 

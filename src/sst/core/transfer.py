@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 import resource
@@ -24,14 +25,19 @@ from sst.core.augment import augment
 from sst.core.colour import luminance_inputs, recombine
 from sst.core.errors import SSTError
 from sst.core.images import IMAGE_SUFFIXES, load_image, save_image, write_atomic
-from sst.core.interfaces import LossOptions, PluginContext, SegmentRequest, Segmentation, SemanticMasks, Softener
+from sst.core.interfaces import (
+    FeatureNet, LossOptions, PluginContext, SegmentRequest, Segmentation, SemanticMasks, Softener, StyleLoss,
+)
 from sst.core.masks import composite
+from sst.core.memory import MemoryEstimate, NetworkProfile, available_bytes, estimate_peak, gib, profile_network, resident_bytes
 if TYPE_CHECKING:
     from sst.core.models import ModelManager
 from sst.core.registry import PluginInfo, Registry, default_registry
-from sst.core.synthesis import INITS, LevelReport, SynthesisSettings, synthesise
+from sst.core.search import PRECISIONS, SEARCHES, choose_search
+from sst.core.synthesis import INITS, LevelReport, SynthesisSettings, level_iters, level_sizes, synthesise
 
 KINDS = ("photo", "artwork", "auto")
+MASK_CHANNELS = 8  # labels assumed for the memory estimate of a semantic loss (masks are made after it)
 
 
 @dataclass(frozen=True)
@@ -40,13 +46,17 @@ class TransferOptions:
 
     size: int = 384
     levels: int = 3
-    iters: int = 100
+    iters: int | str | tuple[int, ...] = 100  # L-BFGS iterations: one for every level, or one per level ("200,100,50")
     content_weight: float | None = None  # None: the loss's recommended weight, else 1 (see loss_weights)
     style_weight: float | None = None
     tv_weight: float | None = None
     gamma: float = 20.0
     semantic_weight: float | None = None  # doodle's semantic weight; None: its paper default
     style_stride: int = 1
+    style_scale: float = 1.0  # style long side relative to the result's, at every level (neural-style's -style_scale)
+    search: str = "auto"  # nearest-patch search: exact | approx | auto (sst.core.search)
+    search_precision: str = "fp32"  # of the search's vectors: fp32 | fp16 | bf16 (half precision: CUDA only)
+    force: bool = False  # run even when the memory estimate exceeds the memory available
     style_rotations: int = 0  # CNNMRF: 2n+1 copies rotated by k*pi/24
     style_scales: int = 0  # CNNMRF: 2n+1 copies scaled by 1.05**k
     preserve_colour: bool = False  # luminance-only transfer, the content's colours kept
@@ -86,11 +96,18 @@ def _check_options(o: TransferOptions) -> None:
     checks = [
         (o.size >= 32, f"--size {o.size} is too small; use 32 or more"),
         (o.levels >= 1, "--levels must be at least 1"),
-        (o.iters >= 1, "--iters must be at least 1"),
         (all(w is None or w >= 0 for w in (o.content_weight, o.style_weight, o.tv_weight, o.semantic_weight)),
          "loss weights must not be negative"),
         (o.classes is None or o.classes >= 1, "--classes must be at least 1"),
         (o.gamma >= 0, "--gamma must not be negative"),
+        (o.style_scale > 0 and math.isfinite(o.style_scale), "--style-scale must be a positive number"),
+        (o.style_scale * o.size / 2 ** (o.levels - 1) >= 32,
+         f"--style-scale {o.style_scale} makes the styles of the coarsest level under 32 px; use a larger scale, "
+         "a larger --size or fewer --levels"),
+        (o.search in SEARCHES, f"--search must be one of {', '.join(SEARCHES)}"),
+        (o.search_precision in PRECISIONS, f"--search-precision must be one of {', '.join(PRECISIONS)}"),
+        (o.search_precision == "fp32" or o.device.startswith("cuda"),
+         f"--search-precision {o.search_precision} is for --device cuda; on the CPU use fp32"),
         (o.style_stride >= 1, "--style-stride must be at least 1"),
         (min(o.style_rotations, o.style_scales) >= 0, "--style-rotations/--style-scales must not be negative"),
         (o.init in INITS, f"--init must be one of {', '.join(INITS)}"),
@@ -156,6 +173,53 @@ def resolve_segmenter(name: str, maps_given: bool, ctx: PluginContext, content: 
         return "cosegment"
     raise SSTError("semantic masks are needed and no automatic segmenter applies; "
                    "give --content-map and --style-map, or use --loss mrf")
+
+
+def finest_shapes(image: np.ndarray, styles: Sequence[np.ndarray], options: TransferOptions) -> tuple[tuple[int, int], list[tuple[int, int]]]:
+    """(h, w) of the content and of each style copy at the finest level."""
+    def at(img: np.ndarray, side: int) -> tuple[int, int]:
+        h, w = img.shape[:2]
+        scale = side / max(h, w)
+        return max(1, round(h * scale)), max(1, round(w * scale))
+
+    copies = (2 * options.style_rotations + 1) * (2 * options.style_scales + 1)
+    side = level_sizes(options.size, options.levels)[-1]
+    return at(image, side), [at(s, round(side * options.style_scale)) for s in styles for _ in range(copies)]
+
+
+def check_memory(
+    net: FeatureNet, loss: StyleLoss, content: np.ndarray, styles: Sequence[np.ndarray], options: TransferOptions,
+    device: torch.device, notice: Callable[[str], None],
+) -> MemoryEstimate:
+    """Estimate the run's peak memory and say it; refuse (unless ``force``) when it exceeds what is available,
+    naming the largest ``--size`` that would fit."""
+    profile = profile_network(net, set(loss.layers) | {loss.content_layer}, device)
+    now = resident_bytes() if device.type == "cpu" else 0
+    room = available_bytes(device) + now
+
+    def at(size: int) -> MemoryEstimate:
+        sized = replace(options, size=size)
+        content_shape, style_shapes = finest_shapes(content, styles, sized)
+        pairs = {layer: choose_search(options.search, _pairs(profile, layer, content_shape, style_shapes))
+                 for layer in loss.layers} if loss.patch_search else {}
+        return estimate_peak(profile, loss.layers, content_shape, style_shapes,
+                             MASK_CHANNELS if loss.uses_masks else 0, pairs, level_iters(options.iters, options.levels)[-1], now)
+
+    estimate = at(options.size)
+    notice(f"memory: about {estimate.describe()} at the peak; {gib(room)} available")
+    if estimate.total > room and not options.force:
+        fits = [s for s in range(64, options.size, 64) if at(s).total <= room]
+        hint = f"--size {fits[-1]} would fit" if fits else "no size would fit"
+        raise SSTError(f"--size {options.size} needs about {gib(estimate.total)} of memory and {gib(room)} is available; "
+                       f"{hint} (or add --force to try anyway)")
+    return estimate
+
+
+def _pairs(profile: NetworkProfile, layer: str, content: tuple[int, int], styles: Sequence[tuple[int, int]]) -> int:
+    """(query patch, key patch) pairs of a loss layer at these sizes."""
+    down = profile.taps[layer][1]
+    queries = max(1.0, content[0] / down - 2) * max(1.0, content[1] / down - 2)
+    return int(queries * sum(max(1.0, h / down - 2) * max(1.0, w / down - 2) for h, w in styles))
 
 
 def peak_memory_mb(device: torch.device) -> dict[str, float]:
@@ -250,6 +314,7 @@ def transfer(
         style_maps=tuple(Path(p) for p in options.style_maps),
     )
     _check_options(options)
+    options = replace(options, iters=level_iters(options.iters, options.levels))
     content_path, style_paths = Path(content), [Path(s) for s in styles]
     if not style_paths:
         raise SSTError("no style image given; name at least one")
@@ -273,7 +338,13 @@ def transfer(
     used.append(loss_info)
     options = replace(options, **loss_weights(loss_info.factory, options))
     loss = loss_info.factory(ctx, LossOptions(gamma=options.gamma, style_stride=options.style_stride,
-                                              semantic_weight=options.semantic_weight))
+                                              semantic_weight=options.semantic_weight, search=options.search,
+                                              seed=options.seed, search_precision=options.search_precision))
+    features_info = registry.get("features", resolve_features(options.features, models, notice))
+    used.append(features_info)
+    net = features_info.factory(ctx)
+    estimate = check_memory(net, loss, content_image, style_images, options, device, notice)
+
     segmentation: Segmentation | None = None
     if loss.uses_masks:
         seg_info = registry.get("segmenter", resolve_segmenter(options.segmenter, bool(map_paths), ctx, content_image))
@@ -289,12 +360,10 @@ def transfer(
     elif options.content_map or options.style_maps:
         notice(f"loss '{options.loss}' does not use semantic maps; the maps are ignored")
 
-    features_info = registry.get("features", resolve_features(options.features, models, notice))
-    used.append(features_info)
-    net = features_info.factory(ctx)
     settings = SynthesisSettings(
-        size=options.size, levels=options.levels, iters=options.iters, content_weight=options.content_weight,
-        style_weight=options.style_weight, tv_weight=options.tv_weight, init=options.init, seed=options.seed,
+        size=options.size, levels=options.levels, iters=level_iters(options.iters, options.levels),
+        style_scale=options.style_scale, content_weight=options.content_weight, style_weight=options.style_weight,
+        tv_weight=options.tv_weight, init=options.init, seed=options.seed,
     )
     synth_content, synth_styles = (
         luminance_inputs(content_image, style_images) if options.preserve_colour else (content_image, style_images)
@@ -318,8 +387,7 @@ def transfer(
         "content": str(content_path),
         "styles": [str(p) for p in style_paths],
         "output": str(out_path) if out_path else None,
-        "options": {k: (str(v) if isinstance(v, Path) else [str(x) for x in v] if isinstance(v, tuple) else v)
-                    for k, v in asdict(options).items()},
+        "options": json.loads(json.dumps(asdict(options), default=str)),
         "plugins": [info.as_dict() for info in used],
         "models": {name: {"sha256": digest} for name, digest in models.used.items()},
         "masks": None if segmentation is None else {"labels": list(segmentation.content.labels),
@@ -328,7 +396,7 @@ def transfer(
         "device": str(device),
         "levels": [asdict(r) for r in levels],
         "seconds": time.perf_counter() - started,
-        "peak_memory": peak_memory_mb(device),
+        "peak_memory": {**peak_memory_mb(device), "estimate_mib": estimate.total / 2**20},
         "machine": {"platform": platform.platform(), "torch": torch.__version__, "threads": torch.get_num_threads()},
     }
     if out_path is not None:

@@ -60,11 +60,13 @@ class GramLoss:
     layers: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
     content_layer = "relu4_2"
     uses_masks = False
+    patch_search = False
     recommended_weights: ClassVar[dict[str, float]] = {"content_weight": 1.0, "style_weight": 3.0, "tv_weight": 1.0}
 
     def __init__(self, ctx: PluginContext, options: LossOptions) -> None:
         self.options = options
         self._targets: dict[str, torch.Tensor] = {}
+        self.searches: dict[str, str] = {}  # no patch search
 
     def prepare(self, targets: StyleTargets) -> None:
         for layer in self.layers:

@@ -20,27 +20,16 @@ constant, so the loss's gradient comes from the feature part alone.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 import torch.nn.functional as F
 
 from sst.core.hookspecs import hookimpl
 from sst.core.interfaces import LossOptions, PluginContext, StyleTargets
 from sst.core.patches import PatchKeys, nearest_patches, prepare_keys
-
-
-@dataclass
-class _LayerTargets:
-    """Style patches of one layer, pooled over all style images."""
-
-    keys: list[PatchKeys]  # per style, for the search
-    grid_offsets: list[int]  # per style: first index of its patches in the pooled grid
-    pixels: torch.Tensor  # (C, P): every style pixel's features, all styles concatenated
-    base: torch.Tensor  # (M,): pixel index of each pooled patch's top-left corner
-    width: torch.Tensor  # (M,): row length of the patch's style map
-    norm2: torch.Tensor  # (M,): squared norm of each pooled patch's features
-    style: torch.Tensor  # (M,): which style image each pooled patch comes from
+from sst.core.patchmatch import PatchMatch
+from sst.core.search import (
+    PRECISIONS, RANDOM_START_JUMPS, RANDOM_START_STEPS, UPSAMPLED_JUMPS, UPSAMPLED_STEPS, choose_search,
+)
 
 
 class MRFLoss:
@@ -49,39 +38,33 @@ class MRFLoss:
     layers: tuple[str, ...] = ("relu3_1", "relu4_1")
     content_layer = "relu4_1"
     uses_masks = False
+    patch_search = True
 
     def __init__(self, ctx: PluginContext, options: LossOptions) -> None:
         self.options = options
-        self._targets: dict[str, _LayerTargets] = {}
+        self._keys: dict[str, PatchKeys] = {}
+        self._norm2: dict[str, torch.Tensor] = {}  # layer -> (M,) squared norm of each key's feature part
         self._coverage: dict[str, torch.Tensor] = {}
+        self._fields: dict[str, PatchMatch] = {}  # approximate search: this level's field per layer
+        self._coarser: dict[str, PatchMatch] = {}  # the previous level's, to start this level's from
+        self._generator: torch.Generator | None = None
+        self.searches: dict[str, str] = {}  # layer -> "exact" | "approx" at the current level
         self.last_matches: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}  # layer -> (style id, patch index)
 
     def prepare(self, targets: StyleTargets) -> None:
         self._style_targets = targets
         p, s = self.options.patch_size, self.options.style_stride
+        self._coarser, self._fields, self.searches = self._fields, {}, {}
         for layer in self.layers:
-            keys, offsets, pixels, base, width, norm2, style = [], [], [], [], [], [], []
-            n_pixels = n_patches = 0
+            maps, norm2 = [], []
             for i, feats in enumerate(targets.style_features):
                 f = feats[layer]
-                c, hs, ws = f.shape
                 extra = self._style_channels(layer, i)
-                keys.append(prepare_keys(f if extra is None else torch.cat([f, extra]), p, s))
-                hg, wg = keys[-1].grid
-                rows = torch.arange(hg, device=f.device) * s
-                cols = torch.arange(wg, device=f.device) * s
-                base.append((n_pixels + rows[:, None] * ws + cols[None, :]).reshape(-1))
-                width.append(torch.full((hg * wg,), ws, device=f.device))
+                maps.append(f if extra is None else torch.cat([f, extra]))
                 sq = F.avg_pool2d(f.pow(2).sum(0)[None, None], p, stride=1, divisor_override=1)
                 norm2.append(sq[0, 0, ::s, ::s].reshape(-1))
-                style.append(torch.full((hg * wg,), i, device=f.device))
-                pixels.append(f.reshape(c, hs * ws))
-                offsets.append(n_patches)
-                n_pixels += hs * ws
-                n_patches += hg * wg
-            self._targets[layer] = _LayerTargets(
-                keys, offsets, torch.cat(pixels, 1), torch.cat(base), torch.cat(width), torch.cat(norm2), torch.cat(style)
-            )
+            self._keys[layer] = prepare_keys(maps, p, s, PRECISIONS[self.options.search_precision])
+            self._norm2[layer] = torch.cat(norm2)
 
     def _style_channels(self, layer: str, style: int) -> torch.Tensor | None:
         """Extra channels appended to style features before matching (none for plain CNNMRF)."""
@@ -93,24 +76,41 @@ class MRFLoss:
 
     def match(self, layer: str, features: torch.Tensor) -> torch.Tensor:
         """Index into the pooled style patches of the best match of every patch (stride 1)."""
-        t = self._targets[layer]
+        keys = self._keys[layer]
         query = features.detach()
         extra = self._query_channels(layer, (query.shape[1], query.shape[2]))
         if extra is not None:
             query = torch.cat([query, extra])
-        best_idx = best_score = None
-        for keys, offset in zip(t.keys, t.grid_offsets):
-            idx, score = nearest_patches(query, keys)
-            if best_idx is None or best_score is None:
-                best_idx, best_score = idx + offset, score
-            else:
-                better = score > best_score
-                best_idx = torch.where(better, idx + offset, best_idx)
-                best_score = torch.where(better, score, best_score)
-        assert best_idx is not None
-        style = t.style[best_idx]
-        self.last_matches[layer] = (style, best_idx - torch.tensor(t.grid_offsets, device=style.device)[style])
-        return best_idx
+        shape = (query.shape[1], query.shape[2])
+        if layer not in self.searches:
+            queries = (shape[0] - keys.patch + 1) * (shape[1] - keys.patch + 1)
+            self.searches[layer] = choose_search(self.options.search, queries * keys.count)
+        if self.searches[layer] == "exact":
+            index, _ = nearest_patches(query, keys)
+        else:
+            index = self._approximate(layer, query, keys, shape)
+        style = keys.style[index]
+        offsets = torch.tensor(keys.offsets, device=style.device)
+        self.last_matches[layer] = (style, index - offsets[style])
+        return index
+
+    def _approximate(self, layer: str, query: torch.Tensor, keys: PatchKeys, shape: tuple[int, int]) -> torch.Tensor:
+        """PatchMatch, warm-started from this level's last field, or at a level's start from the coarser one's."""
+        field = self._fields.get(layer)
+        if field is not None:
+            index, _ = field.search(query)
+            return index
+        if self._generator is None:
+            self._generator = torch.Generator(device=query.device).manual_seed(self.options.seed)
+        coarser = self._coarser.get(layer)
+        if coarser is not None and len(coarser.keys.grids) == len(keys.grids):
+            field = PatchMatch(keys, shape, self._generator, coarser.upsampled(keys, shape))
+            index, _ = field.search(query, steps=UPSAMPLED_STEPS, jumps=UPSAMPLED_JUMPS)
+        else:
+            field = PatchMatch(keys, shape, self._generator)
+            index, _ = field.search(query, steps=RANDOM_START_STEPS, jumps=RANDOM_START_JUMPS)
+        self._fields[layer] = field
+        return index
 
     def _coverage_of(self, layer: str, shape: tuple[int, int], device: torch.device) -> torch.Tensor:
         """How many patches cover each pixel of a (H, W) map."""
@@ -134,17 +134,20 @@ class MRFLoss:
         for layer in self.layers:
             f = features[layer]
             c, h, w = f.shape
-            t = self._targets[layer]
+            keys = self._keys[layer]
             index = self.match(layer, f)
             hq, wq = h - p + 1, w - p + 1
-            base, width = t.base[index], t.width[index]
+            base, width = keys.base[index].view(hq, wq), keys.width[index].view(hq, wq)
             with torch.no_grad():
-                laid = torch.zeros_like(f)
+                laid = torch.zeros(h, w, c, dtype=f.dtype, device=f.device)  # pixel-major, as the keys
+                rows = torch.empty(hq * wq, keys.pixels.shape[1], dtype=keys.pixels.dtype, device=f.device)
                 for dy in range(p):
                     for dx in range(p):
-                        laid[:, dy : dy + hq, dx : dx + wq] += t.pixels[:, base + dy * width + dx].view(c, hq, wq)
+                        torch.index_select(keys.pixels, 0, (base + (dy * width + dx)).view(-1), out=rows)
+                        laid[dy : dy + hq, dx : dx + wq] += rows.view(hq, wq, -1)[..., :c].to(f.dtype)
+                laid = laid.permute(2, 0, 1).contiguous()
             coverage = self._coverage_of(layer, (h, w), f.device)
-            sq = (coverage * f * f).sum() - 2 * (f * laid).sum() + t.norm2[index].sum()
+            sq = (coverage * f * f).sum() - 2 * (f * laid).sum() + self._norm2[layer][index].sum()
             total = total + sq / (hq * wq * c * p * p)
         return total
 
