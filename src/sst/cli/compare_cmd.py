@@ -121,7 +121,7 @@ def compare(
     output: Annotated[Path, typer.Option("-o", "--output", help="Folder for the results, grid.png and metrics.json.")] = Path("compare-out"),
     size: Annotated[int, typer.Option(help="Long side of the results, px.")] = 256,
     levels: Annotated[int, typer.Option(help="Resolutions, coarse to fine.")] = 3,
-    iters: Annotated[int, typer.Option(help="L-BFGS iterations per level.")] = 100,
+    iters: Annotated[str, typer.Option(help="L-BFGS iterations: one number for every level, or one per level (200,100,50).")] = "100",
     seed: Annotated[int, typer.Option(help="Random seed, the same for every loss.")] = 0,
     content_map: Annotated[Optional[Path], typer.Option(help="Colour-coded semantic map of the content.")] = None,
     style_map: Annotated[Optional[list[Path]], typer.Option(help="Colour-coded map of a style image; once per style.")] = None,
@@ -137,6 +137,10 @@ def compare(
     content_weight: Annotated[Optional[float], typer.Option(help="Content weight for every loss (default: each loss's own).")] = None,
     style_weight: Annotated[Optional[float], typer.Option(help="Style weight for every loss (default: each loss's own).")] = None,
     tv_weight: Annotated[Optional[float], typer.Option(help="TV weight for every loss (default: each loss's own).")] = None,
+    style_scale: Annotated[float, typer.Option(help="Style size relative to the result's at every level.")] = 1.0,
+    search: Annotated[str, typer.Option(help="Nearest-patch search: exact, approx (PatchMatch) or auto.")] = "auto",
+    search_precision: Annotated[str, typer.Option(help="Precision of the search's vectors: fp32, or fp16/bf16 with --device cuda.")] = "fp32",
+    force: Annotated[bool, typer.Option("--force", help="Run even when the memory estimate exceeds the memory available.")] = False,
     device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
 ) -> None:
     """Stylise CONTENT with each of several losses; write the results, a grid and a metrics table."""
@@ -145,7 +149,8 @@ def compare(
         content_weight=content_weight, style_weight=style_weight, tv_weight=tv_weight,
         style_rotations=style_rotations, style_scales=style_scales, features=features, init=init,
         segmenter=segmenter, classes=classes, softener=softener, content_map=content_map,
-        style_maps=tuple(style_map or ()), device=device,
+        style_maps=tuple(style_map or ()), device=device, style_scale=style_scale, search=search,
+        search_precision=search_precision, force=force,
     )
     err = Console(stderr=True)
     rows = compare_losses(
