@@ -67,8 +67,10 @@ def region_share(loss: MRFLoss, layer: str, content_labels: np.ndarray, style_la
     return float((style_centre == content_labels[1 : 1 + hq, 1 : 1 + wq].reshape(-1)).mean())
 
 
-def test_semantic_matches_stay_in_their_region(two_region_pair: dict[str, Path]) -> None:
-    """Content stripes labelled 'dots' on the right: only mrf-semantic sends them to the style's dots."""
+@pytest.mark.parametrize("search", ["exact", "approx"])
+def test_semantic_matches_stay_in_their_region(two_region_pair: dict[str, Path], search: str) -> None:
+    """Content stripes labelled 'dots' on the right: only mrf-semantic sends them to the style's dots,
+    with either search (approx: ten evaluations, each warm-started from the last)."""
     ctx = PluginContext(default_registry(), ModelManager(), torch.device("cpu"), print)
     net = default_registry().create("features", "vgg16", ctx)
     content, style = (load_image(two_region_pair[k]) for k in ("content", "style"))
@@ -80,9 +82,11 @@ def test_semantic_matches_stay_in_their_region(two_region_pair: dict[str, Path])
         sf = {k: v[0] for k, v in net.extract(to_tensor(style), MRFLoss.layers).items()}
     shares = {}
     for cls in (MRFLoss, SemanticMRFLoss):
-        loss = cls(ctx, LossOptions())
+        loss = cls(ctx, LossOptions(search=search))
         loss.prepare(StyleTargets([sf], [masks[1]], masks[0]))
-        loss(cf)
+        for _ in range(1 if search == "exact" else 10):
+            loss(cf)
+        assert loss.searches == {"relu3_1": search, "relu4_1": search}
         h, w = cf["relu3_1"].shape[1:]
         small = [label_map_at(lab, (h, w)) for lab in labels]
         shares[cls.__name__] = region_share(loss, "relu3_1", *small)

@@ -1,28 +1,21 @@
-"""The approximate search (PatchMatch) scores as the exact one does, converges to it, keeps its field,
-and keeps mrf-semantic's regions; --search, per-level --iters and the memory estimate through the CLI."""
+"""The approximate search (PatchMatch) scores as the exact one does, converges to it and keeps its field
+(its semantic regions: tests/test_mrf_loss.py); --search, per-level --iters and the memory estimate
+through the CLI."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
-from sst.core.images import load_image, to_tensor
-from sst.core.interfaces import LossOptions, PluginContext, StyleTargets
-from sst.core.models import ModelManager
 from sst.core.patches import nearest_patches, prepare_keys
 from sst.core.patchmatch import PatchMatch
-from sst.core.registry import default_registry
 from sst.core.search import choose_search
-from sst.plugins.losses.mrf import MRFLoss, SemanticMRFLoss
-from sst.plugins.segmenters.manual import label_map
 from tests.conftest import run_cli
 from tests.test_cli import SMALL, assert_user_error
-from tests.test_mrf_loss import label_map_at, region_share
 
 
 def smooth_features(c: int, h: int, w: int, seed: int) -> torch.Tensor:
@@ -92,29 +85,6 @@ def test_auto_chooses_by_pair_count() -> None:
     assert choose_search("auto", 10) == "exact"
     assert choose_search("auto", 10**12) == "approx"
     assert choose_search("exact", 10**12) == "exact"
-
-
-def test_approx_keeps_semantic_matches_in_their_region(two_region_pair: dict[str, Path]) -> None:
-    ctx = PluginContext(default_registry(), ModelManager(), torch.device("cpu"), print)
-    net = default_registry().create("features", "vgg16", ctx)
-    content, style = (load_image(two_region_pair[k]) for k in ("content", "style"))
-    palette = np.array([(255, 0, 0), (0, 0, 255)], np.uint8)
-    labels = [label_map(load_image(two_region_pair[k]), palette) for k in ("content_map", "style_map")]
-    masks = [torch.from_numpy(np.stack([lab == 0, lab == 1]).astype(np.float32)) for lab in labels]
-    with torch.no_grad():
-        cf = {k: v[0] for k, v in net.extract(to_tensor(content), MRFLoss.layers).items()}
-        sf = {k: v[0] for k, v in net.extract(to_tensor(style), MRFLoss.layers).items()}
-    shares = {}
-    for cls in (MRFLoss, SemanticMRFLoss):
-        loss = cls(ctx, LossOptions(search="approx"))
-        loss.prepare(StyleTargets([sf], [masks[1]], masks[0]))
-        for _ in range(10):  # evaluations, each warm-started from the last
-            loss(cf)
-        assert loss.searches == {"relu3_1": "approx", "relu4_1": "approx"}
-        h, w = cf["relu3_1"].shape[1:]
-        shares[cls.__name__] = region_share(loss, "relu3_1", *[label_map_at(lab, (h, w)) for lab in labels])
-    assert shares["SemanticMRFLoss"] > 0.95, shares
-    assert shares["MRFLoss"] < 0.75, shares
 
 
 def test_run_records_search_and_iterations_per_level(two_region_pair: dict[str, Path], tmp_path: Path) -> None:
