@@ -21,11 +21,10 @@ import argparse
 import time
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 
-from sst.core.images import load_image, save_image
+from sst.core.images import load_image, resize, save_image
 from sst.core.interfaces import PluginContext, SemanticMasks
 from sst.core.masks import composite
 from sst.core.models import ModelManager
@@ -86,7 +85,7 @@ def mean_iou(masks: list[SemanticMasks], truths: list[np.ndarray], labels: int) 
 
 def panel(image: np.ndarray, height: int = 200) -> np.ndarray:
     h, w = image.shape[:2]
-    return cv2.resize(image, (round(w * height / h), height), interpolation=cv2.INTER_AREA)
+    return resize(image, (height, round(w * height / h)))
 
 
 def main() -> None:

@@ -7,6 +7,8 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
+from sst.core.images import resize
+
 
 def labelled_grid(items: Sequence[tuple[str, np.ndarray]], height: int = 256, columns: int | None = None) -> np.ndarray:
     """Images scaled to a common height, laid out in rows of ``columns``, each labelled below."""
@@ -17,7 +19,7 @@ def labelled_grid(items: Sequence[tuple[str, np.ndarray]], height: int = 256, co
             image = np.repeat(image[..., None], 3, axis=2)
         w = max(1, round(image.shape[1] * height / image.shape[0]))
         tile = np.full((height + label_h, w, 3), 255, np.uint8)
-        tile[:height] = cv2.resize(image, (w, height), interpolation=cv2.INTER_AREA)
+        tile[:height] = resize(image, (height, w))
         cv2.putText(tile, label, (4, height + 17), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
         tiles.append(tile)
     columns = columns or len(tiles)

@@ -10,6 +10,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from sst.core.images import resize
+
 
 def luminance(image: np.ndarray) -> np.ndarray:
     """Y of YCrCb as float32 (H, W) in 0..255."""
@@ -34,6 +36,6 @@ def luminance_inputs(content: np.ndarray, styles: list[np.ndarray]) -> tuple[np.
 def recombine(result: np.ndarray, content: np.ndarray) -> np.ndarray:
     """The result's luminance with the content's chroma, at the result's size."""
     h, w = result.shape[:2]
-    ycrcb = cv2.cvtColor(cv2.resize(content, (w, h), interpolation=cv2.INTER_AREA), cv2.COLOR_RGB2YCrCb)
+    ycrcb = cv2.cvtColor(resize(content, (h, w)), cv2.COLOR_RGB2YCrCb)
     ycrcb[..., 0] = cv2.cvtColor(result, cv2.COLOR_RGB2YCrCb)[..., 0]
     return cv2.cvtColor(ycrcb, cv2.COLOR_YCrCb2RGB)

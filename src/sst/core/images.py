@@ -29,14 +29,22 @@ def load_image(path: str | os.PathLike[str]) -> np.ndarray:
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
+def resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Resize an image (or a float map) to ``size`` = (height, width): area averaging when shrinking, bicubic
+    when enlarging along either side (area would repeat pixels in blocks at whole factors). The one way sst
+    resizes pictures; label maps, which must not blend, use nearest neighbour where they are read."""
+    h, w = size
+    if image.shape[:2] == (h, w):
+        return image
+    shrink = h <= image.shape[0] and w <= image.shape[1]
+    return cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_CUBIC)
+
+
 def resize_long_side(image: np.ndarray, long_side: int) -> np.ndarray:
-    """Resize so that the longer side is ``long_side`` pixels, keeping the aspect ratio: area averaging when
-    shrinking, bicubic when enlarging (area would repeat pixels in blocks at whole factors)."""
+    """Resize so that the longer side is ``long_side`` pixels, keeping the aspect ratio (:func:`resize`)."""
     h, w = image.shape[:2]
     scale = long_side / max(h, w)
-    size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC
-    return cv2.resize(image, size, interpolation=interpolation)
+    return resize(image, (max(1, round(h * scale)), max(1, round(w * scale))))
 
 
 def write_atomic(path: Path, data: bytes) -> None:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from sst.core.images import resize
 from sst.core.interfaces import SemanticMasks
 
 #: The paper's composite colours (fig. 5), by label; other labels get PALETTE colours.
@@ -27,20 +27,19 @@ PALETTE: tuple[tuple[int, int, int], ...] = (
 
 
 def resize_maps(maps: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Resize (K, H, W) maps to ``size`` = (height, width) with area averaging (bilinear when enlarging)."""
+    """Resize (K, H, W) maps to ``size`` = (height, width) (:func:`sst.core.images.resize`, clipped to [0, 1])."""
     h, w = size
     if maps.shape[1:] == (h, w):
         return maps.astype(np.float32, copy=False)
-    shrink = h < maps.shape[1] and w < maps.shape[2]
-    interp = cv2.INTER_AREA if shrink else cv2.INTER_LINEAR
-    out = [cv2.resize(m.astype(np.float32), (w, h), interpolation=interp) for m in maps]
+    out = [resize(m.astype(np.float32), (h, w)) for m in maps]
     return np.clip(np.stack(out) if out else np.zeros((0, h, w), np.float32), 0.0, 1.0)
 
 
-def maps_to_tensor(maps: np.ndarray, size: tuple[int, int], device: torch.device | str) -> torch.Tensor:
-    """(K, H, W) numpy maps -> (K, h, w) float tensor at a feature map's size (area-averaged)."""
-    t = torch.from_numpy(np.ascontiguousarray(maps, dtype=np.float32)).to(device).unsqueeze(0)
-    return F.interpolate(t, size=size, mode="bilinear", antialias=True, align_corners=False).squeeze(0).clamp(0, 1)
+def resize_masks(masks: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """(K, H, W) mask tensor -> (K, h, w) at a feature map's size, area-averaged (antialiased bilinear)."""
+    if tuple(masks.shape[1:]) == tuple(size):
+        return masks
+    return F.interpolate(masks.unsqueeze(0), size=size, mode="bilinear", antialias=True, align_corners=False)[0]
 
 
 def colour_of(label: str, index: int) -> tuple[int, int, int]:

@@ -22,6 +22,7 @@ import numpy as np
 
 from sst.core.errors import SSTError
 from sst.core.hookspecs import hookimpl
+from sst.core.images import resize
 from sst.core.interfaces import Face, PluginContext
 from sst.plugins.faces.geometry import face_from_parts
 
@@ -115,7 +116,7 @@ class FaceMesh:
         window = np.zeros((side, side, 3), np.uint8)
         crop = image[y0 : y0 + side, x0 : x0 + side]
         window[: crop.shape[0], : crop.shape[1]] = crop
-        x = cv2.resize(window, (DETECTOR_SIZE, DETECTOR_SIZE), interpolation=cv2.INTER_AREA) / 127.5 - 1
+        x = resize(window, (DETECTOR_SIZE, DETECTOR_SIZE)) / 127.5 - 1
         outputs = {o.shape[-1]: o for o in self._run(self.detector, x)}  # regressors (.., 16), scores (.., 1)
         boxes, keypoints, scores = decode(outputs[16][0], outputs[1][0, :, 0], self.anchors)
         offset = np.array([x0, y0], np.float32)

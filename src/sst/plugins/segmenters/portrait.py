@@ -45,6 +45,7 @@ import numpy as np
 
 from sst.core.errors import SSTError
 from sst.core.hookspecs import hookimpl
+from sst.core.images import resize
 from sst.core.interfaces import Face, PluginContext, SegmentRequest, Segmentation, SemanticMasks
 from sst.plugins.faces.geometry import part_mask
 
@@ -79,11 +80,10 @@ class SelfieSegmentation:
         side = max(h, w)
         top, left = (side - h) // 2, (side - w) // 2
         square = cv2.copyMakeBorder(image, top, side - h - top, left, side - w - left, cv2.BORDER_CONSTANT, value=0)
-        x = cv2.resize(square, (self.size, self.size), interpolation=cv2.INTER_AREA).astype(np.float32) / 255
+        x = resize(square, (self.size, self.size)).astype(np.float32) / 255
         self.interpreter.set_tensor(self.input, x[None])
         self.interpreter.invoke()
-        confidence = cv2.resize(self.interpreter.get_tensor(self.output)[0, :, :, 0], (side, side),
-                                interpolation=cv2.INTER_LINEAR)
+        confidence = resize(self.interpreter.get_tensor(self.output)[0, :, :, 0], (side, side))
         return np.clip(confidence[top : top + h, left : left + w], 0, 1)
 
 

@@ -33,13 +33,13 @@ from __future__ import annotations
 
 import math
 
-import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from sst.core.errors import SSTError
 from sst.core.hookspecs import hookimpl
+from sst.core.images import resize
 from sst.core.interfaces import PluginContext
 from sst.core.masks import resize_maps
 
@@ -170,9 +170,9 @@ class MeanFieldCRF(torch.nn.Module):
 
 
 def image_tensor(image: np.ndarray, size: tuple[int, int]) -> torch.Tensor:
-    """uint8 RGB (H, W, 3) -> (1, 3, h, w) float in [0, 1] at ``size`` = (h, w), area-averaged."""
+    """uint8 RGB (H, W, 3) -> (1, 3, h, w) float in [0, 1] at ``size`` = (h, w) (:func:`resize`)."""
     h, w = size
-    small = cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA) if image.shape[:2] != (h, w) else image
+    small = resize(image, (h, w))
     return torch.from_numpy(np.ascontiguousarray(small)).permute(2, 0, 1)[None].float() / 255.0
 
 
