@@ -80,10 +80,26 @@ def test_guided_gram_is_a_region_statistic() -> None:
     assert torch.allclose(gram(f, mask), gram(f[:, :, :3]))
 
 
-def test_doodle_weights_the_masks_ten_times_sqrt_of_its_semantic_weight() -> None:
+def test_doodle_weights_the_mask_term_by_its_semantic_weight() -> None:
     loss = DoodleLoss(None, LossOptions(gamma=20.0))  # type: ignore[arg-type]
-    assert loss.options.gamma == pytest.approx(10 * DoodleLoss.semantic_weight**0.5) and loss.content_layer == "relu4_2"
+    assert loss.options.gamma == pytest.approx(DoodleLoss.semantic_weight) and loss.content_layer == "relu4_2"
     assert isinstance(loss, SemanticMRFLoss)
+
+
+def test_guided_gram_with_a_constant_guide_is_gram() -> None:
+    """One all-ones guide carries no information: gram-guided's targets and loss are gram's, also with
+    several styles of different sizes (each style counts once in both)."""
+    targets = small_targets(masks=False)
+    ones = StyleTargets(targets.style_features, [torch.ones(1, 14, 12, dtype=torch.double),
+                                                 torch.ones(1, 12, 16, dtype=torch.double)],
+                        torch.ones(1, 12, 14, dtype=torch.double))
+    plain, guided = GramLoss(None, LossOptions()), GuidedGramLoss(None, LossOptions())  # type: ignore[arg-type]
+    plain.layers = guided.layers = ("a",)
+    plain.prepare(targets)
+    guided.prepare(ones)
+    assert torch.allclose(guided._region_targets["a"][0], plain._targets["a"])
+    f = torch.rand(3, 6, 7, dtype=torch.double)
+    assert torch.allclose(guided({"a": f}), plain({"a": f}))
 
 
 def masks_of(paths: dict[str, Path]) -> Segmentation:
@@ -91,7 +107,7 @@ def masks_of(paths: dict[str, Path]) -> Segmentation:
     return Segmentation(SemanticMasks(("red", "blue"), content), (SemanticMasks(("red", "blue"), style),))
 
 
-@pytest.mark.parametrize("name", LOSSES)
+@pytest.mark.parametrize("name", [*LOSSES, "mrf", "mrf-semantic"])
 def test_loss_decreases_on_a_small_real_run(
     ctx: PluginContext, net: FeatureNet, name: str, two_region_pair: dict[str, Path]
 ) -> None:
@@ -144,7 +160,11 @@ def test_compare_writes_results_grid_and_metrics(two_region_pair: dict[str, Path
     report = json.loads((out / "metrics.json").read_text())
     assert [r["loss"] for r in report["results"]] == ["doodle"]
     doodle = report["results"][0]
-    assert doodle["content_weight"] == 0.4 and 0 <= doodle["semantic_fidelity"]["score"] <= 1
+    assert doodle["content_weight"] == 0.4
+    fidelity = doodle["semantic_fidelity"]
+    assert fidelity["chance"] == pytest.approx(0.5, abs=0.02)  # the drawn style is half dots, half stripes
+    assert fidelity["score"] == pytest.approx(np.mean(list(fidelity["per_label"].values())))
+    assert doodle["texture_energy"] > 5  # stripes and dots: far from flat
     assert load_image(out / "grid.png").shape[1] > 3 * 64 and (out / "content_doodle.json").exists()
     assert "LPIPS" in result.output and "doodle" in result.output
 
@@ -165,5 +185,5 @@ def test_run_weights_follow_the_loss_unless_given(two_region_pair: dict[str, Pat
 
 
 def test_doodle_semantic_weight_option() -> None:
-    assert DoodleLoss(None, LossOptions(semantic_weight=25.0)).options.gamma == pytest.approx(50.0)
+    assert DoodleLoss(None, LossOptions(semantic_weight=25.0)).options.gamma == pytest.approx(25.0)
     assert DoodleLoss(None, LossOptions(gamma=7.0)).options.gamma == pytest.approx(100.0)  # gamma is not read

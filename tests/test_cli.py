@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from sst.core.images import load_image, resize
 from tests.conftest import run_cli
 
 SMALL = ["--size", "64", "--levels", "2", "--iters", "4", "--features", "vgg16"]
@@ -27,7 +29,12 @@ def test_small_real_run_writes_image_and_sidecar(two_region_pair: dict[str, Path
     result = run_cli("run", str(p["content"]), str(p["style"]), "-o", str(out), *SMALL, "--seed", "3",
                      "--content-map", str(p["content_map"]), "--style-map", str(p["style_map"]), "--save-masks")
     assert result.returncode == 0, result.stderr
-    assert out.stat().st_size > 0
+    image, content = load_image(out), load_image(p["content"])
+    assert image.shape == (48, 64, 3)  # --size 64 on the long side of the 96x128 content, its aspect kept
+    # stylised, not a copy of the content, and the content's stripes still there (correlated with it)
+    small = resize(content, image.shape[:2]).astype(float)
+    assert np.abs(image - small).mean() > 5
+    assert np.corrcoef(image.astype(float).ravel(), small.ravel())[0, 1] > 0.5
     sidecar = json.loads(out.with_suffix(".json").read_text())
     assert sidecar["options"]["size"] == 64 and sidecar["seed"] == 3
     assert {(x["kind"], x["name"]) for x in sidecar["plugins"]} == {

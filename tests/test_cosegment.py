@@ -15,7 +15,7 @@ from sst.core.images import save_image
 from sst.core.interfaces import PluginContext, SegmentRequest
 from sst.core.models import ModelManager
 from sst.core.registry import default_registry
-from sst.plugins.segmenters.cosegment import choose_k
+from sst.plugins.segmenters.cosegment import choose_k, unsure_labels
 from tests.conftest import run_cli
 
 
@@ -95,3 +95,15 @@ def test_sst_run_on_a_scene_without_a_face_uses_cosegment(tmp_path: Path) -> Non
     assert sidecar["masks"]["labels"] == ["region1", "region2"]
     assert {p["name"] for p in sidecar["plugins"]} >= {"mrf-semantic", "cosegment", "gaussian"}
     assert (tmp_path / "out_masks" / "content_composite.png").exists()
+
+
+def test_a_label_the_styles_lack_is_unsure() -> None:
+    """Label 2 covers half the content and a sliver of the style: pairing it would force the content's half
+    onto those few pixels, so it is unsure; labels 0 and 1 are in both and stay."""
+    content = np.zeros((3, 10, 10), np.float32)
+    content[0, :5, :5] = content[1, :5, 5:] = content[2, 5:] = 1
+    style = np.zeros((3, 10, 10), np.float32)
+    style[0, :, :5] = style[1, :, 5:] = 1
+    style[:, 0, 0] = (0, 0, 1)  # one stray pixel of label 2
+    assert unsure_labels(content, [style]) == [2]
+    assert unsure_labels(content, [content]) == []

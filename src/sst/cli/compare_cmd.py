@@ -102,12 +102,13 @@ def _number(value: object, digits: int = 3) -> str:
 
 def metrics_table(rows: Sequence[dict]) -> Table:
     """The comparison as a rich table: one row per loss."""
-    table = Table("loss", "semantic fidelity (chance)", "LPIPS", "region ratio", "face error", "seconds", "peak MiB")
+    table = Table("loss", "semantic fidelity (chance)", "LPIPS", "region ratio", "texture", "face error", "seconds",
+                  "peak MiB")
     for row in rows:
         fidelity, region, face = row["semantic_fidelity"], row["region_style_distance"], row["face"]
         table.add_row(
             row["loss"], f"{_number(fidelity.get('score'))} ({_number(fidelity.get('chance'))})",
-            _number(row["lpips"]), _number(region.get("ratio")),
+            _number(row["lpips"]), _number(region.get("ratio")), _number(row["texture_energy"], 1),
             _number(face.get("error")) if "skipped" not in face else "skipped",
             f"{row['seconds']:.1f}", f"{row['peak_memory']['process_rss_mib']:.0f}",
         )
@@ -130,7 +131,7 @@ def compare(
     softener: Annotated[str, typer.Option(help="Mask softener for the semantic losses.")] = "gaussian",
     features: Annotated[str, typer.Option(help="Feature network for synthesis: vgg19, vgg16 or auto.")] = "auto",
     init: Annotated[str, typer.Option(help="Start from the content image or from noise: content|random.")] = "content",
-    gamma: Annotated[float, typer.Option(help="Mask weight of mrf-semantic.")] = 20.0,
+    gamma: Annotated[float, typer.Option(help="Mask weight of mrf-semantic: what a patch of a wholly other region loses against the features' NCC (0..1); 0 is plain mrf. Not the paper's gamma: see README.")] = 2.0,
     semantic_weight: Annotated[Optional[float], typer.Option(help="Semantic weight of doodle [default: 100].", show_default=False)] = None,
     style_rotations: Annotated[int, typer.Option(help="Also match style patches rotated by k*pi/24, k=-N..N (patch losses).")] = 0,
     style_scales: Annotated[int, typer.Option(help="Also match style patches scaled by 1.05**k, k=-N..N (patch losses).")] = 0,

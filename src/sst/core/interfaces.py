@@ -116,7 +116,7 @@ class FeatureNet(Protocol):
 class LossOptions:
     """Options a style loss may read; each loss documents which it uses."""
 
-    gamma: float = 20.0  # weight of mask channels in patch matching (mrf-semantic)
+    gamma: float = 2.0  # weight of the mask disagreement against the feature NCC in patch matching (mrf-semantic)
     semantic_weight: float | None = None  # doodle's semantic weight; None: the loss's default
     patch_size: int = 3
     style_stride: int = 1  # stride of the style patch grid

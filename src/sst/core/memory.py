@@ -9,7 +9,7 @@ the finest level adds, the level that sets the peak:
 - L-BFGS: its history (up to 50 pairs of image-sized vectors, one per
   iteration) and working vectors;
 - the style loss: the style features and key patches of every loss layer
-  (features plus mask channels), and the query-side buffers of the search that
+  (features, and unit mask patches where there are masks), and the query-side buffers of the search that
   runs there (exact: the query rows; approximate: the query rows, the gathered
   key rows and the nearest-neighbour field), sized from the probed layer shapes.
 
@@ -35,6 +35,7 @@ LBFGS_WORKING = 6  # direction, gradients, iterate, ...
 NETWORK_FACTOR = 1.2
 LOSS_FACTOR = 0.5
 FLOAT = 4
+PATCH_PIXELS = 9  # 3x3 patches: a unit mask patch holds mask_channels x 9 values
 
 
 @dataclass(frozen=True)
@@ -103,11 +104,11 @@ def estimate_peak(
         channels, down = profile.taps[layer]
         queries = pixels / down**2
         keys = sum(sh * sw for sh, sw in styles) / down**2
-        d = channels + mask_channels
-        loss += keys * (channels + 2 * d) * FLOAT + keys * 48  # style features, key pixels (+ the copy made), per-key tables
+        masks = mask_channels * PATCH_PIXELS  # one unit mask patch per key and per query patch
+        loss += keys * (3 * channels + masks) * FLOAT + keys * 56  # style features, key pixels (+ copy), tables
         if layer in searches:
             buffers = 2 if searches[layer] == "exact" else 3  # query rows (+ gathered key rows)
-            loss += queries * (d * (1 + buffers) + 5 * channels) * FLOAT + queries * 16 * 8
+            loss += queries * (channels * (1 + buffers) + 5 * channels + 2 * masks) * FLOAT + queries * 16 * 8
     return MemoryEstimate({
         "loaded now": now,
         "network": int(network),

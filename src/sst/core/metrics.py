@@ -8,6 +8,8 @@
 - :class:`LPIPS`: LPIPS v0.1, VGG-16 variant (Zhang et al. 2018).
 - :func:`region_style_distance`: how much closer each output region's feature
   statistics are to its own style region than to the other style regions.
+- :func:`texture_energy`: the output's fine detail (brushwork), the mean
+  absolute Laplacian of its luminance; masks that wash texture out lower it.
 - :func:`mask_iou`: IoU of masks against a label map.
 - :class:`LandmarkError`: 68-landmark error of the output's face against the
   content's, through the ``dlib68`` face-detector plugin when it is registered.
@@ -25,14 +27,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file
 
 from sst.core.errors import SSTError
-from sst.core.images import resize_long_side, to_tensor
+from sst.core.images import resize, resize_long_side, to_tensor
 from sst.core.interfaces import FeatureNet, PluginContext, SegmentRequest, Segmentation
 from sst.core.masks import resize_maps
 from sst.core.models import ModelManager
@@ -200,6 +201,13 @@ def region_style_distance(
     return RegionDistance(_mean(list(per_label.values())), per_label)
 
 
+def texture_energy(image: np.ndarray) -> float:
+    """Mean absolute 3x3 Laplacian of the luminance (0..255 units) of a uint8 RGB image."""
+    grey = image.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+    laplacian = 4 * grey[1:-1, 1:-1] - grey[:-2, 1:-1] - grey[2:, 1:-1] - grey[1:-1, :-2] - grey[1:-1, 2:]
+    return float(np.abs(laplacian).mean())
+
+
 def mask_iou(masks: np.ndarray, labels: np.ndarray, threshold: float = 0.5) -> np.ndarray:
     """IoU of each mask (>= ``threshold``) with its label's pixels: (K,), NaN where both are empty."""
     if labels.shape != masks.shape[1:]:
@@ -282,11 +290,12 @@ def measure(
     fidelity = semantic_fidelity(output, styles, content_masks.argmax(0), [m.argmax(0) for m in style_masks], net)
     region = region_style_distance(output, styles, content_masks, style_masks, net)
     result = {
-        "lpips": (lpips_model or LPIPS(net, ctx.models))(cv2.resize(content, (w, h), interpolation=cv2.INTER_AREA),
+        "lpips": (lpips_model or LPIPS(net, ctx.models))(resize(content, (h, w)),
                                                         output),
         "semantic_fidelity": {"score": fidelity.score, "chance": fidelity.chance,
                               "per_label": {names[k]: v for k, v in fidelity.per_label.items()}},
         "region_style_distance": {"ratio": region.ratio, "per_label": {names[k]: v for k, v in region.per_label.items()}},
+        "texture_energy": texture_energy(output),
         "face": (faces or LandmarkError(content, ctx))(output),
     }
     return {k: _json_ready(v) for k, v in result.items()}

@@ -15,7 +15,7 @@ A nearest-neighbour field holds, for every query patch, a pooled key index
 
 and keeps a candidate when it scores higher. Candidates are scored by gathering
 their ``p x p`` key pixels, with the exact search's own score
-(:func:`sst.core.patches.patch_score`), so the mask channels of
+(:func:`sst.core.patches.patch_score`, features and masks), so the masks of
 ``mrf-semantic`` steer both alike. The cost of a step grows linearly with the
 number of query patches, whatever the number of keys.
 
@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import torch
 
-from sst.core.patches import PatchKeys, patch_score
+from sst.core.patches import PatchKeys, check_query_masks, inverse_patch_norms, patch_score
 
 
 class PatchMatch:
@@ -52,15 +52,26 @@ class PatchMatch:
         self.score = torch.full(self.shape, -torch.inf, device=device)
         self._rows: torch.Tensor | None = None  # gathered key rows, reused by every candidate
         self._dots: torch.Tensor | None = None
+        self._query_inv = torch.ones(self.shape, device=device)
+        self._query_masks: torch.Tensor | None = None
+        self._mask_rows: torch.Tensor | None = None
 
-    def search(self, query: torch.Tensor, steps: int = 1, jumps: tuple[int, ...] = (1,)) -> tuple[torch.Tensor, torch.Tensor]:
-        """Improve the field for ``query`` (D, H, W) by ``steps`` steps; returns (index, score), row-major."""
+    def search(self, query: torch.Tensor, query_masks: torch.Tensor | None = None, steps: int = 1,
+               jumps: tuple[int, ...] = (1,)) -> tuple[torch.Tensor, torch.Tensor]:
+        """Improve the field for ``query`` (C, H, W), with ``query_masks`` where the keys carry masks
+        (as for :func:`sst.core.patches.nearest_patches`), by ``steps`` steps; returns (index, score), row-major."""
         d, h, w = query.shape
+        hq, wq = self.shape
+        check_query_masks(self.keys, query_masks, hq * wq)
         dtype = self.keys.pixels.dtype
         q = query.reshape(d, h * w).T.to(dtype).contiguous()  # (H * W, D): one query pixel's vector per row
         if self._rows is None or self._rows.shape != (h * w, d):
             self._rows = torch.empty(h * w, d, dtype=dtype, device=query.device)
             self._dots = torch.empty(h * w, dtype=dtype, device=query.device)
+        self._query_inv = inverse_patch_norms(query, self.keys.patch)[1]
+        self._query_masks = query_masks
+        if query_masks is not None and (self._mask_rows is None or self._mask_rows.shape != query_masks.shape):
+            self._mask_rows = torch.empty_like(query_masks)
         self.score = self._score(q, (h, w), self.field)
         for _ in range(steps):
             self._step(q, (h, w), jumps)
@@ -106,7 +117,11 @@ class PatchMatch:
                 torch.index_select(k.pixels, 0, rows.view(-1), out=self._rows)
                 torch.bmm(self._rows.unsqueeze(1), q.unsqueeze(2), out=self._dots.view(-1, 1, 1))
                 corr += self._dots.view(h, w)[a : a + hq, b : b + wq]
-        return patch_score(corr, k.inv_norm[flat].view(hq, wq))
+        similarity = None
+        if self._query_masks is not None and k.masks is not None and self._mask_rows is not None:
+            torch.index_select(k.masks, 0, flat, out=self._mask_rows)
+            similarity = torch.bmm(self._mask_rows.unsqueeze(1), self._query_masks.unsqueeze(2)).view(hq, wq)
+        return patch_score(corr, k.inv_norm[flat].view(hq, wq), self._query_inv, similarity, k.mask_weight)
 
     def _shifted(self, index: torch.Tensor, dy: torch.Tensor | int, dx: torch.Tensor | int) -> torch.Tensor:
         """Pooled keys ``(dy, dx)`` grid steps from ``index``, clamped to their own style's grid."""

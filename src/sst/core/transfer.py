@@ -50,7 +50,7 @@ class TransferOptions:
     content_weight: float | None = None  # None: the loss's recommended weight, else 1 (see loss_weights)
     style_weight: float | None = None
     tv_weight: float | None = None
-    gamma: float = 20.0
+    gamma: float = 2.0
     semantic_weight: float | None = None  # doodle's semantic weight; None: its paper default
     style_stride: int = 1
     style_scale: float = 1.0  # style long side relative to the result's, at every level (neural-style's -style_scale)
@@ -386,6 +386,7 @@ def transfer(
         "sst_version": __version__,
         "content": str(content_path),
         "styles": [str(p) for p in style_paths],
+        "style_copies": len(synth_styles),  # the styles with their rotated and scaled copies, all matched against
         "output": str(out_path) if out_path else None,
         "options": json.loads(json.dumps(asdict(options), default=str)),
         "plugins": [info.as_dict() for info in used],

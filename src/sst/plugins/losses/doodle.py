@@ -14,13 +14,11 @@ semantic weight 100.
 - neural-doodle's content and style terms are means over elements (``T.mean``),
   as sst's are, so only their ratio carries over: ``content_weight 0.4``,
   ``style_weight 1`` (10/25 : 25/25); the TV weight stays sst's 1.
-- neural-doodle scores a match as ``ncc(features) + w * ncc(map)``. With the
-  channels concatenated, that balance arises when a 3x3 patch of the
-  (one-hot) mask channels has ``sqrt(w)`` times the norm of a feature patch,
-  i.e. when the masks are scaled by ``sqrt(w)`` times the style's mean
-  per-pixel feature norm. In mrf-semantic's units (gamma tenths of that norm)
-  this is ``gamma = 10 * sqrt(w)``: 100 for w = 100, against mrf-semantic's
-  default 20 (w = 4). ``--gamma`` is not read: ``--semantic-weight`` is
+- neural-doodle normalises the feature part and the semantic-map part of its
+  patches each on its own and scores a match as ``ncc(features) + w *
+  ncc(map)``. That is mrf-semantic's score (:func:`sst.core.patches.patch_score`)
+  with the mask weight ``gamma = w``: 100 for w = 100, against mrf-semantic's
+  default. ``--gamma`` is not read: ``--semantic-weight`` is
   (``LossOptions.semantic_weight``, default 100).
 
 The differences from ``mrf-semantic`` are therefore the semantic weighting,
@@ -31,7 +29,6 @@ channels in sst).
 
 from __future__ import annotations
 
-import math
 from dataclasses import replace
 from typing import ClassVar
 
@@ -49,7 +46,7 @@ class DoodleLoss(SemanticMRFLoss):
 
     def __init__(self, ctx: PluginContext, options: LossOptions) -> None:
         w = self.semantic_weight if options.semantic_weight is None else options.semantic_weight
-        super().__init__(ctx, replace(options, gamma=10 * math.sqrt(w)))
+        super().__init__(ctx, replace(options, gamma=w))
 
 
 @hookimpl

@@ -16,7 +16,8 @@ mask's mass (its area for binary masks), which makes ``G_k`` the mask-weighted
 mean of ``f f^T``: a region's statistics, whatever its size or softness. The
 synthesised image is guided by the content's masks, the style by the style's.
 Channels count equally; a channel empty in the content or in every style is
-skipped. Several styles pool each region's statistics, weighted by mask mass.
+skipped. Several styles average each region's statistics, each style that has the region
+counting once (as ``gram`` averages styles), so a constant guide gives exactly ``gram``.
 
 Neither loss reads :class:`LossOptions`. ``recommended_weights`` (the defaults
 of ``sst run`` and ``sst compare`` for these losses) were calibrated on
@@ -35,6 +36,7 @@ import torch.nn.functional as F
 
 from sst.core.hookspecs import hookimpl
 from sst.core.interfaces import LossOptions, PluginContext, StyleTargets
+from sst.core.masks import resize_masks
 
 MIN_MASS = 1e-6  # mask mass (in pixels) below which a channel counts as empty
 
@@ -47,11 +49,6 @@ def gram(features: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tens
         return f @ f.T / f.shape[1]
     f = (features * mask).reshape(c, -1)
     return f @ f.T / mask.pow(2).sum().clamp_min(MIN_MASS)
-
-
-def resize_masks(masks: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """(K, H, W) masks -> (K, h, w), area-averaged (antialiased bilinear)."""
-    return F.interpolate(masks.unsqueeze(0), size=size, mode="bilinear", antialias=True, align_corners=False)[0]
 
 
 class GramLoss:
@@ -90,16 +87,13 @@ class GuidedGramLoss(GramLoss):
         self._query_masks: dict[str, tuple[torch.Tensor, list[int]]] = {}
         self._region_targets: dict[str, dict[int, torch.Tensor]] = {}
         for layer in self.layers:
-            sums: dict[int, torch.Tensor] = {}
-            mass: dict[int, float] = {}
+            per_region: dict[int, list[torch.Tensor]] = {}
             for feats, masks in zip(targets.style_features, targets.style_masks):
                 f = feats[layer]
                 for k, m in enumerate(resize_masks(masks, (f.shape[1], f.shape[2]))):
-                    weight = float(m.pow(2).sum())
-                    if weight > MIN_MASS:
-                        sums[k] = gram(f, m) * weight + (sums[k] if k in sums else 0.0)
-                        mass[k] = weight + mass.get(k, 0.0)
-            self._region_targets[layer] = {k: sums[k] / mass[k] for k in sums}
+                    if float(m.pow(2).sum()) > MIN_MASS:
+                        per_region.setdefault(k, []).append(gram(f, m))
+            self._region_targets[layer] = {k: torch.stack(g).mean(0) for k, g in per_region.items()}
 
     def _masks_at(self, layer: str, size: tuple[int, int]) -> tuple[torch.Tensor, list[int]]:
         """The content masks at ``size`` and the channels with a style target and content mass (computed once)."""

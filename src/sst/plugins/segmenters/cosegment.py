@@ -14,6 +14,17 @@
    cluster); refined per image by the CRF layer
    (:func:`sst.plugins.softeners.crf.refine`) on the image's colours.
 
+4. Labels the clustering cannot pair carry no information: a label that
+   covers much less of the styles than of the content (under ``UNSURE_RATIO``
+   times its content share: e.g. a white wall the style has no cluster for)
+   would force that content region onto a few stray style pixels, so its
+   style masks are zeroed. A content patch of that label then agrees equally
+   (not at all) with every style patch and falls back to plain CNNMRF
+   matching (:func:`sst.core.patches.patch_score`); a content patch that is
+   only partly of that label keeps a pull toward its other labels in
+   proportion. The content keeps its masks (they are shown as they are); a
+   note names the label.
+
 K is ``request.classes`` (``--classes K``, 2 to 6). Without it, K is chosen by
 :func:`choose_k`: k-means for K = 2..6 scored by the mean silhouette of a
 seeded sample (higher is better); the notice prints every score. Against the
@@ -33,13 +44,14 @@ import torch.nn.functional as F
 
 from sst.core.errors import SSTError
 from sst.core.hookspecs import hookimpl
-from sst.core.images import resize_long_side
+from sst.core.images import resize, resize_long_side
 from sst.core.interfaces import FeatureNet, PluginContext, SegmentRequest, Segmentation, SemanticMasks
 from sst.plugins.softeners.crf import refine
 
 MAX_K = 6
 TAPS = ("relu4_1", "relu5_1")  # vs relu3_1+relu4_1: mean IoU +0.05 (K=3) to +0.08 (benchmarks/)
 MIN_SHARE = 0.01  # a region below this share of an image is named in a note
+UNSURE_RATIO = 0.25  # a label whose share of the styles is under this times its share of the content is unsure
 
 
 def image_features(net: FeatureNet, image: np.ndarray, size: int, colour_weight: float,
@@ -54,7 +66,7 @@ def image_features(net: FeatureNet, image: np.ndarray, size: int, colour_weight:
                   for t in TAPS]
     parts = [torch.cat(layers, 1)[0].flatten(1).T.cpu().numpy()]
     h, w = grid
-    lab = cv2.cvtColor(cv2.resize(small, (w, h), interpolation=cv2.INTER_AREA).astype(np.float32) / 255,
+    lab = cv2.cvtColor(resize(small, (h, w)).astype(np.float32) / 255,
                        cv2.COLOR_RGB2LAB)
     parts.append(colour_weight * lab.reshape(-1, 3) / 100.0)
     yy, xx = np.mgrid[:h, :w]
@@ -173,8 +185,23 @@ class CoSegmenter:
             absent = [name for name, m in zip(names, maps) if (m.argmax(0) == j).mean() < MIN_SHARE]
             if absent:
                 notes.append(f"{label} covers under {MIN_SHARE:.0%} of {', '.join(absent)}")
-        masks = [SemanticMasks(labels, m[order]) for m in maps]
+        maps = [m[order] for m in maps]
+        for k in unsure_labels(maps[0], maps[1:]):
+            notes.append(f"{labels[k]} covers under {UNSURE_RATIO:g} x as much of the styles as of the content: "
+                         f"no style patch carries it (plain patch matching there)")
+            for m in maps[1:]:
+                m[k] = 0.0
+        masks = [SemanticMasks(labels, m) for m in maps]
         return Segmentation(masks[0], tuple(masks[1:]), tuple(notes))
+
+
+def unsure_labels(content: np.ndarray, styles: Sequence[np.ndarray]) -> list[int]:
+    """Labels (of (K, H, W) soft maps) whose mean share of the styles is under UNSURE_RATIO x their content share."""
+    k = content.shape[0]
+    share = lambda m: np.bincount(m.argmax(0).ravel(), minlength=k) / m[0].size  # noqa: E731
+    content_share = share(content)
+    style_share = np.mean([share(m) for m in styles], 0)
+    return [j for j in range(k) if style_share[j] < UNSURE_RATIO * content_share[j]]
 
 
 @hookimpl
