@@ -145,4 +145,5 @@ def test_run_uses_automatic_masks_by_default(tmp_path: Path) -> None:
                      "--levels", "1", "--iters", "2", "--features", "vgg16", "--save-masks")
     assert result.returncode == 0, result.stderr
     assert "segmenter: portrait" in result.stderr
+    assert "INFO:" not in result.stderr  # TFLite's delegate line is kept off the user's terminal
     assert (tmp_path / "o_masks" / "content_composite.png").exists()

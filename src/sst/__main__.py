@@ -1,5 +1,5 @@
 """``python -m sst`` runs the command line."""
 
-from sst.cli.app import main
+from sst.cli import main
 
 main()

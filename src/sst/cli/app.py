@@ -31,20 +31,28 @@ def notice(message: str) -> None:
     err.print(f"[cyan]note:[/cyan] {message}", highlight=False, soft_wrap=True)
 
 
-def level_progress(progress: Progress) -> Callable[[int, int, tuple[int, int]], Callable[[], None]]:
-    """One progress bar per synthesis level."""
+class LevelBars:
+    """One progress bar per synthesis level (with an ETA), started when the first level starts: an error
+    before any work prints its one line and nothing else."""
 
-    def on_level(level: int, iterations: int, shape: tuple[int, int]) -> Callable[[], None]:
+    def __init__(self) -> None:
+        self.progress: Progress | None = None
+
+    def __enter__(self) -> LevelBars:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+
+    def on_level(self, level: int, iterations: int, shape: tuple[int, int]) -> Callable[[], None]:
+        if self.progress is None:
+            self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                     TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), console=err)
+            self.progress.start()
+        progress = self.progress
         task = progress.add_task(f"level {level + 1} ({shape[1]}x{shape[0]})", total=iterations)
         return lambda: progress.advance(task)
-
-    return on_level
-
-
-def make_progress() -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    TextColumn("eta"), TimeRemainingColumn(), console=err, transient=False)
-
 
 
 @app.command()
@@ -92,8 +100,8 @@ def run(
         style_maps=tuple(style_map or ()), content_kind=content_kind, style_kind=style_kind, device=device,
         save_masks=save_masks,
     )
-    with make_progress() as progress:
-        result = transfer(content, styles, output, options, notice=notice, on_level=level_progress(progress))
+    with LevelBars() as bars:
+        result = transfer(content, styles, output, options, notice=notice, on_level=bars.on_level)
     err.print(f"wrote {result.output} and {output.with_suffix('.json')} ({result.sidecar['seconds']:.1f} s)")
 
 
@@ -133,20 +141,17 @@ def demo(output: Annotated[Path, typer.Option("-o", "--output", help="Folder for
     """Stylise an example pair that ships with the toolkit's dependencies."""
     from sst.demo import run_demo
 
-    with make_progress() as progress:
-        written = run_demo(output, notice=notice, on_level=level_progress(progress))
+    with LevelBars() as bars:
+        written = run_demo(output, notice=notice, on_level=bars.on_level)
     for path in written:
         err.print(f"wrote {path}")
 
 
 def main() -> None:
-    """Entry point: user errors print one line and exit with code 2."""
+    """Run the command line: user errors print one line and exit with code 2 (Ctrl-C: :func:`sst.cli.main`)."""
     try:
         default_registry().add_commands(app)
         app()
     except SSTError as exc:
         err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
         raise SystemExit(2) from None
-    except KeyboardInterrupt:
-        err.print("interrupted")
-        raise SystemExit(130) from None

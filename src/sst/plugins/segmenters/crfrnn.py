@@ -21,6 +21,8 @@ same) are kept, in that order, for every image.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import torch
 
@@ -51,6 +53,39 @@ def mean_probabilities(probabilities: list[np.ndarray]) -> np.ndarray:
     return np.mean([p.reshape(p.shape[0], -1).mean(1) for p in probabilities], axis=0)
 
 
+def breaks_contract(session) -> str | None:
+    """What in an ONNX Runtime session breaks the model contract above, or None."""
+    inputs, outputs = session.get_inputs(), session.get_outputs()
+    names = ([i.name for i in inputs], [o.name for o in outputs])
+    if names != ([INPUT_NAME], [OUTPUT_NAME]):
+        return f"has inputs/outputs {names}, expected {[INPUT_NAME]}/{[OUTPUT_NAME]}"
+    if inputs[0].type != "tensor(float)" or len(inputs[0].shape) != 4 or inputs[0].shape[1] not in (3, "channels"):
+        return f"takes {inputs[0].type} of shape {inputs[0].shape}, expected float (1, 3, H, W)"
+    meta = session.get_modelmeta().custom_metadata_map
+    labels = meta[META_LABELS].split(",") if META_LABELS in meta else VOC_LABELS
+    channels = outputs[0].shape[1] if len(outputs[0].shape) == 4 else None
+    if len(outputs[0].shape) != 4 or (isinstance(channels, int) and channels != len(labels)):
+        return f"gives scores of shape {outputs[0].shape} for {len(labels)} labels, expected (1, {len(labels)}, H, W)"
+    if META_INPUT_SIZE in meta and not meta[META_INPUT_SIZE].isdigit():
+        return f"has metadata {META_INPUT_SIZE}={meta[META_INPUT_SIZE]!r}, expected a whole number"
+    return None
+
+
+def check_model_file(path: Path) -> None:
+    """Refuse a file that ONNX Runtime cannot load or that breaks the contract (before it is installed)."""
+    import onnxruntime as ort
+
+    try:
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    except Exception as exc:  # ONNX Runtime raises its own error types for unreadable models
+        raise SSTError(f"{path} is not an ONNX model ONNX Runtime can load ({type(exc).__name__}); "
+                       f"give the file 'sst models export {MODEL}' writes") from None
+    contract_error = breaks_contract(session)
+    if contract_error:
+        raise SSTError(f"{path} {contract_error}; give a model with the crfrnn contract "
+                       f"(see 'sst models export {MODEL}')")
+
+
 class CRFRNNSegmenter:
     """CRF-RNN PASCAL VOC probability maps, top-K classes over the images (ONNX Runtime)."""
 
@@ -76,10 +111,9 @@ class CRFRNNSegmenter:
         assumed = [text for key, text in missing.items() if key not in meta]
         if assumed:
             ctx.notice(f"crfrnn: {path.name} lacks sst metadata; assuming {' and '.join(assumed)}")
-        names = ([i.name for i in self.session.get_inputs()], [o.name for o in self.session.get_outputs()])
-        if names != ([INPUT_NAME], [OUTPUT_NAME]):
-            raise SSTError(f"{path} has inputs/outputs {names}, expected {[INPUT_NAME]}/{[OUTPUT_NAME]}; "
-                           f"export it with 'sst models export {MODEL}'")
+        contract_error = breaks_contract(self.session)
+        if contract_error:
+            raise SSTError(f"{path} {contract_error}; export it with 'sst models export {MODEL}'")
 
     def probabilities(self, image: np.ndarray) -> np.ndarray:
         """(C, H, W) class probabilities of an RGB uint8 image, at its size."""

@@ -10,6 +10,9 @@ Rules:
   image with nearest-neighbour sampling;
 - a colour counts as a region where it covers at least 0.1 % of a map; other
   pixels (anti-aliased edges, JPEG noise) take the nearest region colour;
+- at most MAX_LABELS regions are kept, the largest over all maps: a map with
+  hundreds of colours (a photo given as a map, a gradient) costs the memory of
+  MAX_LABELS masks, and one notice says how many colours were merged;
 - a colour that only some maps have is kept, and a notice names it and the
   maps that lack it: in those images its mask is empty, so the regions it marks
   are matched by appearance alone.
@@ -29,6 +32,7 @@ from sst.core.interfaces import PluginContext, SegmentRequest, Segmentation, Sem
 from sst.core.masks import one_hot
 
 MIN_AREA = 0.001
+MAX_LABELS = 16
 ASPECT_TOLERANCE = 0.02
 
 
@@ -80,15 +84,22 @@ class ManualSegmenter:
             read_map(p, img, "style") for p, img in zip(request.style_maps, request.styles)
         ]
         found = [region_colours(m) for m in maps]
-        order = sorted({c for f in found for c in f}, key=lambda c: (-found[0].get(c, 0), c))
+        areas = {c: sum(f.get(c, 0) / m[..., 0].size for f, m in zip(found, maps)) for f in found for c in f}
+        kept = sorted(areas, key=lambda c: (-areas[c], c))[:MAX_LABELS]
+        order = sorted(kept, key=lambda c: (-found[0].get(c, 0), c))
         notes = []
-        for colour in order:
-            missing = [name for name, f in zip(names, found) if colour not in f]
-            if missing:
-                notes.append(
-                    f"colour {hex_colour(colour)} is missing from {', '.join(missing)}: "
-                    "its regions are matched by appearance alone there"
-                )
+        if len(areas) > MAX_LABELS:
+            notes.append(f"the maps have {len(areas)} region colours; the {MAX_LABELS} largest are kept and the "
+                         f"other {len(areas) - MAX_LABELS} take the nearest kept colour (draw maps with flat colours)")
+        lacking = [(hex_colour(c), [name for name, f in zip(names, found) if c not in f]) for c in order]
+        lacking = [(colour, missing) for colour, missing in lacking if missing]
+        if len(lacking) == 1:
+            colour, missing = lacking[0]
+            notes.append(f"colour {colour} is missing from {', '.join(missing)}: "
+                         "its regions are matched by appearance alone there")
+        elif lacking:
+            notes.append(f"{len(lacking)} colours are missing from some maps ({', '.join(c for c, _ in lacking)}): "
+                         "their regions are matched by appearance alone where they are missing")
         palette = np.array(order, dtype=np.uint8)
         labels = tuple(hex_colour(c) for c in order)
         masks = [SemanticMasks(labels, one_hot(label_map(m, palette), len(order))) for m in maps]

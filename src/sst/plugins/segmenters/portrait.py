@@ -47,6 +47,7 @@ from sst.core.errors import SSTError
 from sst.core.hookspecs import hookimpl
 from sst.core.images import resize
 from sst.core.interfaces import Face, PluginContext, SegmentRequest, Segmentation, SemanticMasks
+from sst.core.native import captured_stderr
 from sst.plugins.faces.geometry import part_mask
 
 LABELS = ("background", "body", "hair", "face", "eyes", "nose", "mouth")
@@ -70,8 +71,10 @@ class SelfieSegmentation:
             from ai_edge_litert.interpreter import Interpreter
         except ImportError as exc:
             raise SSTError("person segmentation needs ai-edge-litert: pip install ai-edge-litert") from exc
-        self.interpreter = Interpreter(model_path=str(ctx.models.ensure("selfie-segmentation")))
-        self.interpreter.allocate_tensors()
+        model = str(ctx.models.ensure("selfie-segmentation"))
+        with captured_stderr():  # TFLite's "INFO: Created TensorFlow Lite XNNPACK delegate" line
+            self.interpreter = Interpreter(model_path=model)
+            self.interpreter.allocate_tensors()
         self.input = self.interpreter.get_input_details()[0]["index"]
         self.output = self.interpreter.get_output_details()[0]["index"]
 
