@@ -34,6 +34,11 @@ def dots(h: int, w: int, colour: tuple[int, int, int], seed: int = 0) -> np.ndar
 
 @pytest.fixture
 def two_region_pair(tmp_path: Path) -> dict[str, Path]:
+    """The drawn two-region pair (:func:`two_region_files`) in the test's folder."""
+    return two_region_files(tmp_path)
+
+
+def two_region_files(folder: Path) -> dict[str, Path]:
     """Content: stripes everywhere, labelled red on the left and blue on the right.
     Style: dots on top (blue), stripes below (red).
 
@@ -49,7 +54,7 @@ def two_region_pair(tmp_path: Path) -> dict[str, Path]:
     style_map = np.zeros((h, w, 3), np.uint8)
     style_map[: h // 2] = (0, 0, 255)
     style_map[h // 2 :] = (255, 0, 0)
-    paths = {name: tmp_path / f"{name}.png" for name in ("content", "style", "content_map", "style_map")}
+    paths = {name: folder / f"{name}.png" for name in ("content", "style", "content_map", "style_map")}
     for name, image in zip(paths, (content, style, content_map, style_map)):
         save_image(paths[name], image)
     return paths

@@ -252,3 +252,4 @@ def test_large_inputs_are_decoded_reduced_when_the_run_needs_less(tmp_path: Path
     assert load_image(path).shape == (800, 1000, 3)
     assert load_image(path, needed_side=100).shape == (200, 250, 3)  # reduced by 4: still twice what is needed
     assert load_image(path, needed_side=400).shape == (800, 1000, 3)
+
