@@ -73,3 +73,30 @@ def test_sst_plugins_json_lists_kind_name_package_version() -> None:
     assert (box["kind"], box["package"], box["version"]) == ("softener", "sst-example-plugin", "0.1.0")
     table = run_cli("plugins")
     assert "mrf-semantic" in table.stdout and "sst-example-plugin" in table.stdout
+
+
+def test_a_plugin_lacking_a_member_of_its_interface_is_named_in_one_line() -> None:
+    class HalfLoss:  # a loss without content_layer, searches and prepare
+        layers, uses_masks, patch_search = ("relu3_1",), False, True
+
+        def __init__(self, ctx, options) -> None: ...
+
+        def __call__(self, features): ...
+
+    class Plugin:
+        @hookimpl
+        def register_losses(self, register) -> None:
+            register("half", HalfLoss)
+
+        @hookimpl
+        def register_softeners(self, register) -> None:
+            register("nothing", lambda ctx: object())
+
+    registry = Registry([Plugin()], entry_points=False)
+    with pytest.raises(SSTError, match=r"loss plugin 'half' .* lacks 'content_layer', 'searches', 'prepare' of the "
+                                       r"StyleLoss interface") as caught:
+        registry.create("loss", "half", None, None)
+    assert "\n" not in str(caught.value)
+    with pytest.raises(SSTError, match="lacks 'soften' of the Softener interface"):
+        registry.create("softener", "nothing", None)
+    assert registry.create("softener", "gaussian", None).soften  # a built-in passes

@@ -8,8 +8,9 @@ provides::
     def register_softeners(register):
         register("box", BoxSoftener)
 
-The factory (usually a class) is called with keyword options by the core;
-what it must return is described by the protocols in :mod:`sst.core.interfaces`.
+The factory (usually a class) is called with the :class:`~sst.core.interfaces.PluginContext`
+(a loss also with its :class:`~sst.core.interfaces.LossOptions`); what it returns must have
+the members of its kind's protocol in :mod:`sst.core.interfaces`, which the registry checks.
 """
 
 from __future__ import annotations

@@ -32,11 +32,6 @@ class SemanticMasks:
         if self.maps.ndim != 3 or self.maps.shape[0] != len(self.labels):
             raise ValueError(f"maps of shape {self.maps.shape} do not fit {len(self.labels)} labels")
 
-    @property
-    def size(self) -> tuple[int, int]:
-        """(height, width)."""
-        return int(self.maps.shape[1]), int(self.maps.shape[2])
-
 
 @dataclass(frozen=True)
 class SegmentRequest:
@@ -150,7 +145,13 @@ class StyleLoss(Protocol):
         ...
 
 
-KIND_PROTOCOLS: dict[str, type] = {
+def protocol_members(protocol: type) -> tuple[str, ...]:
+    """The attributes and methods a protocol asks for (``__call__`` included when it declares one)."""
+    methods = [n for n, v in vars(protocol).items() if callable(v) and (not n.startswith("_") or n == "__call__")]
+    return tuple(dict.fromkeys([*getattr(protocol, "__annotations__", {}), *methods]))
+
+
+KIND_PROTOCOLS: dict[str, type] = {  # what a plugin of each kind must be; checked by the registry
     "segmenter": Segmenter,
     "face-detector": FaceDetector,
     "skin-detector": SkinDetector,
@@ -159,7 +160,7 @@ KIND_PROTOCOLS: dict[str, type] = {
     "loss": StyleLoss,
 }
 __all__ = [
-    "Face", "FaceDetector", "FeatureNet", "KIND_PROTOCOLS", "LossOptions", "PluginContext",
+    "Face", "FaceDetector", "FeatureNet", "KIND_PROTOCOLS", "LossOptions", "PluginContext", "protocol_members",
     "SegmentRequest", "Segmentation", "Segmenter", "SemanticMasks", "SkinDetector",
     "Softener", "StyleLoss", "StyleTargets",
 ]

@@ -21,6 +21,7 @@ import pluggy
 from sst import __version__
 from sst.core import hookspecs
 from sst.core.errors import SSTError
+from sst.core.interfaces import KIND_PROTOCOLS, protocol_members
 
 ENTRY_POINT_GROUP = "sst"
 
@@ -146,8 +147,16 @@ class Registry:
         return plugins[name]
 
     def create(self, kind: str, name: str, *args: Any, **kwargs: Any) -> Any:
-        """Instantiate the implementation registered as ``name``."""
-        return self.get(kind, name).factory(*args, **kwargs)
+        """Instantiate the implementation registered as ``name``; one lacking a member of its kind's protocol
+        (:data:`sst.core.interfaces.KIND_PROTOCOLS`) is an error naming the plugin and the member."""
+        info = self.get(kind, name)
+        plugin = info.factory(*args, **kwargs)
+        protocol = KIND_PROTOCOLS[info.kind]
+        missing = [m for m in protocol_members(protocol) if not hasattr(plugin, m)]
+        if missing:
+            raise SSTError(f"{kind} plugin '{name}' from {info.source} lacks {', '.join(repr(m) for m in missing)} "
+                           f"of the {protocol.__name__} interface; fix or uninstall that package")
+        return plugin
 
     def add_commands(self, cli: Any) -> None:
         self._pm.hook.register_commands(cli=cli)

@@ -389,12 +389,12 @@ def transfer(
     loss_info = registry.get("loss", options.loss)
     used.append(loss_info)
     options = replace(options, **loss_weights(loss_info.factory, options))
-    loss = loss_info.factory(ctx, LossOptions(gamma=options.gamma, style_stride=options.style_stride,
+    loss = registry.create("loss", options.loss, ctx, LossOptions(gamma=options.gamma, style_stride=options.style_stride,
                                               semantic_weight=options.semantic_weight, search=options.search,
                                               seed=options.seed, search_precision=options.search_precision))
     features_info = registry.get("features", resolve_features(options.features, models, notice))
     used.append(features_info)
-    net = features_info.factory(ctx)
+    net = registry.create("features", features_info.name, ctx)
     estimate = check_memory(net, loss, content_image, style_images, options, device, notice)
 
     segmentation: Segmentation | None = None
@@ -406,7 +406,8 @@ def transfer(
             content_image, tuple(style_images), options.content_map, tuple(options.style_maps),
             options.content_kind, options.style_kind, options.classes,
         )
-        segmentation = soften(seg_info.factory(ctx).segment(request), soft_info.factory(ctx), request)
+        segmentation = soften(registry.create("segmenter", seg_info.name, ctx).segment(request),
+                              registry.create("softener", soft_info.name, ctx), request)
         for note in segmentation.notes:
             notice(note)
     elif options.content_map or options.style_maps:
