@@ -21,8 +21,11 @@ from typer.testing import CliRunner
 
 from sst.cli import models_cmd
 from sst.core.errors import SSTError
-from sst.core.models import (DEFAULT_SPECS, ModelManager, ModelSpec, Package, Torchvision, load_arrays_pickle,
-                             vgg16_features, vgg19_features)
+from sst.core.models import ModelManager, ModelSpec, Package, Torchvision, load_arrays_pickle
+from sst.core.registry import default_registry
+from sst.plugins.features.vgg import vgg16_features, vgg19_features
+
+DEFAULT_SPECS = default_registry().model_specs()
 
 IMAGENET_MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
 IMAGENET_STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
@@ -275,7 +278,7 @@ def test_offline_errors_name_the_file_and_the_command(tmp_path: Path, monkeypatc
 
 
 def test_unknown_model_name_has_close_matches() -> None:
-    known = "known models: vgg16, lpips-vgg16, vgg19, dlib68, "
+    known = "known models: vgg16, lpips-vgg16, vgg19, "
     with pytest.raises(SSTError, match=f"unknown model 'vgg61'; did you mean [^?]*'vgg16'.*{known}"):
         ModelManager().spec("vgg61")
 

@@ -100,3 +100,45 @@ def test_a_plugin_lacking_a_member_of_its_interface_is_named_in_one_line() -> No
     with pytest.raises(SSTError, match="lacks 'soften' of the Softener interface"):
         registry.create("softener", "nothing", None)
     assert registry.create("softener", "gaussian", None).soften  # a built-in passes
+
+
+def test_the_core_imports_no_plugin() -> None:
+    """src/sst/core reaches the plugins only through the registry's one list of built-ins."""
+    import ast
+    from pathlib import Path
+
+    import sst.core
+
+    offenders = []
+    for path in sorted(Path(sst.core.__file__).parent.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = ([node.module or ""] if isinstance(node, ast.ImportFrom)
+                     else [a.name for a in node.names] if isinstance(node, ast.Import) else [])
+            for name in names:
+                if name.startswith("sst.plugins") and (path.name, name) != ("registry.py", "sst.plugins"):
+                    offenders.append(f"{path.name}: {name}")
+    assert offenders == []
+
+
+def test_a_third_party_plugin_brings_its_own_model(tmp_path) -> None:
+    from sst.core.models import Built, ModelManager, ModelSpec
+
+    spec = ModelSpec("tiny-net", "a third party's model", "tiny.onnx", "", Built("tiny.onnx", "tiny-export"))
+
+    class Plugin:
+        @hookimpl
+        def register_models(self, register) -> None:
+            register(spec)
+
+    manager = ModelManager(tmp_path, Registry([Plugin()], entry_points=False).model_specs())
+    assert manager.spec("tiny-net") is spec and manager.spec("vgg16").filename == "vgg16.safetensors"
+    with pytest.raises(SSTError, match="run 'tiny-export'"):
+        manager.sha256("tiny-net")
+
+    class Clash:
+        @hookimpl
+        def register_models(self, register) -> None:
+            register(ModelSpec("vgg16", "another vgg16", "x.onnx", "", Built("x.onnx", "x")))
+
+    with pytest.raises(SSTError, match="duplicate model name 'vgg16': given by sst .* and by"):
+        Registry([Clash()], entry_points=False)

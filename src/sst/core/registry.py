@@ -22,6 +22,7 @@ from sst import __version__
 from sst.core import hookspecs
 from sst.core.errors import SSTError
 from sst.core.interfaces import KIND_PROTOCOLS, protocol_members
+from sst.core.models import ModelSpec
 
 ENTRY_POINT_GROUP = "sst"
 
@@ -85,6 +86,9 @@ class Registry:
         for kind, hook in KIND_HOOKS.items():
             for impl in getattr(self._pm.hook, hook).get_hookimpls():
                 impl.function(register=self._register_callback(kind, impl.plugin))
+        self._models: dict[str, tuple[ModelSpec, str]] = {}  # name -> (spec, source of the plugin giving it)
+        for impl in self._pm.hook.register_models.get_hookimpls():
+            impl.function(register=self._model_callback(impl.plugin))
 
     def _load_entry_points(self) -> None:
         for dist in metadata.distributions():
@@ -127,6 +131,25 @@ class Registry:
             self._plugins[kind][name] = info
 
         return register
+
+    def _model_callback(self, plugin: object):
+        source = "{1} {2} ({0})".format(*self._origin(plugin))
+
+        def register(spec: ModelSpec) -> None:
+            if spec.name in self._models:
+                raise SSTError(f"duplicate model name '{spec.name}': given by {self._models[spec.name][1]} and by "
+                               f"{source}; uninstall one of them or rename one model")
+            self._models[spec.name] = (spec, source)
+
+        return register
+
+    def model_specs(self) -> list[ModelSpec]:
+        """Every model the plugins give, in registration order (built-ins first)."""
+        return [spec for spec, _ in self._models.values()]
+
+    def names_in_order(self, kind: str) -> list[str]:
+        """Names of one kind in registration order (built-ins first, then entry points, then given plugins)."""
+        return list(self._plugins[self._kind(kind)])
 
     def names(self, kind: str) -> list[str]:
         return sorted(self._plugins[self._kind(kind)])

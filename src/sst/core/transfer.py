@@ -196,28 +196,23 @@ def loss_weights(loss_factory: object, options: TransferOptions) -> dict[str, fl
 
 
 def resolve_segmenter(name: str, maps_given: bool, ctx: PluginContext, content: np.ndarray) -> str:
-    """``name``, or for ``auto``: manual when maps are given; else ``portrait`` when the content has a face
-    (dlib68), else ``crfrnn`` when its model is installed, else ``cosegment``. Says which and why."""
+    """``name``, or for ``auto``: the registered segmenter that says it suits this content best
+    (:class:`~sst.core.interfaces.Suitability`; ties go to the one registered first). Says which and why."""
     if name != "auto":
         return name
-    if maps_given:
-        ctx.notice("segmenter: manual (maps given)")
-        return "manual"
-    names = ctx.registry.names("segmenter")
-    if "portrait" in names:
-        faces = ctx.registry.create("face-detector", "dlib68", ctx).detect(content)
-        if faces:
-            ctx.notice(f"segmenter: portrait ({len(faces)} face(s) in the content)")
-            return "portrait"
-    if "crfrnn" in names and ctx.models.available("crfrnn"):
-        ctx.notice("segmenter: crfrnn (no face in the content; the crfrnn model is installed)")
-        return "crfrnn"
-    if "cosegment" in names:
-        ctx.notice("segmenter: cosegment (no face in the content and no crfrnn model; "
-                   "'sst models export crfrnn' builds one)")
-        return "cosegment"
-    raise SSTError("semantic masks are needed and no automatic segmenter applies; "
-                   "give --content-map and --style-map, or use --loss mrf")
+    best: tuple[float, str, str] | None = None
+    for candidate in ctx.registry.names_in_order("segmenter"):
+        judge = getattr(ctx.registry.get("segmenter", candidate).factory, "suitability", None)
+        if judge is None:
+            continue
+        verdict = judge(ctx, content, maps_given)
+        if verdict.score > 0 and (best is None or verdict.score > best[0]):
+            best = (verdict.score, candidate, verdict.reason)
+    if best is None:
+        raise SSTError("semantic masks are needed and no automatic segmenter applies; "
+                       "give --content-map and --style-map, or use --loss mrf")
+    ctx.notice(f"segmenter: {best[1]} ({best[2]})")
+    return best[1]
 
 
 def finest_shapes(image: np.ndarray, styles: Sequence[np.ndarray], options: TransferOptions) -> tuple[tuple[int, int], list[tuple[int, int]]]:

@@ -2,6 +2,7 @@
 
 #: Modules registered before any entry-point plugin, in this order.
 DEFAULT_PLUGINS: tuple[str, ...] = (
+    "sst.plugins.features.vgg",
     "sst.plugins.segmenters.manual",
     "sst.plugins.segmenters.portrait",
     "sst.plugins.faces.dlib68",
@@ -9,7 +10,6 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "sst.plugins.skin.ycbcr",
     "sst.plugins.softeners.basic",
     "sst.plugins.softeners.guided",
-    "sst.plugins.features.vgg",
     "sst.plugins.losses.mrf",
     "sst.plugins.losses.gram",
     "sst.plugins.losses.doodle",

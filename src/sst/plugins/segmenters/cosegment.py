@@ -45,7 +45,7 @@ import torch.nn.functional as F
 from sst.core.errors import SSTError
 from sst.core.hookspecs import hookimpl
 from sst.core.images import resize, resize_long_side
-from sst.core.interfaces import FeatureNet, PluginContext, SegmentRequest, Segmentation, SemanticMasks
+from sst.core.interfaces import FeatureNet, PluginContext, SegmentRequest, Segmentation, SemanticMasks, Suitability
 from sst.plugins.softeners.crf import refine
 
 MAX_K = 6
@@ -152,6 +152,11 @@ class CoSegmenter:
         self.size, self.dims, self.seed, self.temperature = size, dims, seed, temperature
         self.colour_weight, self.position_weight = colour_weight, position_weight
         self.net: FeatureNet = ctx.registry.create("features", "vgg16", ctx)
+
+    @staticmethod
+    def suitability(ctx: PluginContext, content: np.ndarray, maps_given: bool) -> Suitability:
+        """Any pair of images, with no model beyond VGG-16: the last resort."""
+        return Suitability(0.1, "no face in the content and no crfrnn model; 'sst models export crfrnn' builds one")
 
     def features(self, images: Sequence[np.ndarray]) -> tuple[np.ndarray, list[tuple[int, int]]]:
         """Projected joint features of all images, (sum of h*w, dims), and each image's grid."""

@@ -29,8 +29,9 @@ import torch
 from sst.core.errors import SSTError
 from sst.core.hookspecs import hookimpl
 from sst.core.images import resize_long_side
-from sst.core.interfaces import PluginContext, SegmentRequest, Segmentation, SemanticMasks
+from sst.core.interfaces import PluginContext, SegmentRequest, Segmentation, SemanticMasks, Suitability
 from sst.core.masks import resize_maps
+from sst.core.models import Built, ModelSpec
 
 MODEL = "crfrnn"
 INPUT_NAME, OUTPUT_NAME = "image", "scores"
@@ -115,6 +116,13 @@ class CRFRNNSegmenter:
         if contract_error:
             raise SSTError(f"{path} {contract_error}; export it with 'sst models export {MODEL}'")
 
+    @staticmethod
+    def suitability(ctx: PluginContext, content: np.ndarray, maps_given: bool) -> Suitability:
+        """Any scene, when its model is installed (after a portrait's face)."""
+        if ctx.models.available(MODEL):
+            return Suitability(0.5, "no face in the content; the crfrnn model is installed")
+        return Suitability(0.0, f"no crfrnn model; 'sst models export {MODEL}' builds one")
+
     def probabilities(self, image: np.ndarray) -> np.ndarray:
         """(C, H, W) class probabilities of an RGB uint8 image, at its size."""
         small = resize_long_side(image, self.input_size) if max(image.shape[:2]) != self.input_size else image
@@ -136,6 +144,12 @@ class CRFRNNSegmenter:
         note = "crfrnn classes kept (mean probability): " + ", ".join(f"{self.labels[i]} {means[i]:.2f}" for i in keep)
         masks = [SemanticMasks(labels, p[keep]) for p in probs]
         return Segmentation(masks[0], tuple(masks[1:]), (note,))
+
+
+@hookimpl
+def register_models(register) -> None:
+    register(ModelSpec(MODEL, "CRF-RNN PASCAL VOC segmentation (ONNX; built here or brought by the user)",
+                       "crfrnn.onnx", "", Built("crfrnn.onnx", f"sst models export {MODEL}", check_model_file)))
 
 
 @hookimpl

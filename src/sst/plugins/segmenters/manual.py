@@ -28,7 +28,7 @@ import numpy as np
 from sst.core.errors import SSTError
 from sst.core.hookspecs import hookimpl
 from sst.core.images import load_image
-from sst.core.interfaces import PluginContext, SegmentRequest, Segmentation, SemanticMasks
+from sst.core.interfaces import PluginContext, SegmentRequest, Segmentation, SemanticMasks, Suitability
 from sst.core.masks import one_hot
 
 MIN_AREA = 0.001
@@ -72,6 +72,11 @@ class ManualSegmenter:
 
     def __init__(self, ctx: PluginContext) -> None:
         self.ctx = ctx
+
+    @staticmethod
+    def suitability(ctx: PluginContext, content: np.ndarray, maps_given: bool) -> Suitability:
+        """Hand-drawn maps, when given, beat any automatic mask."""
+        return Suitability(1.0, "maps given") if maps_given else Suitability(0.0, "no maps given")
 
     def segment(self, request: SegmentRequest) -> Segmentation:
         if request.content_map is None or len(request.style_maps) != len(request.styles):

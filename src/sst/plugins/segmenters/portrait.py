@@ -46,8 +46,10 @@ import numpy as np
 from sst.core.errors import SSTError
 from sst.core.hookspecs import hookimpl
 from sst.core.images import resize
-from sst.core.interfaces import Face, PluginContext, SegmentRequest, Segmentation, SemanticMasks
+from sst.core.interfaces import Face, PluginContext, SegmentRequest, Segmentation, SemanticMasks, Suitability
+from sst.core.models import ModelSpec, Package
 from sst.core.native import captured_stderr
+from sst.plugins.faces.facemesh import MEDIAPIPE
 from sst.plugins.faces.geometry import part_mask
 
 LABELS = ("background", "body", "hair", "face", "eyes", "nose", "mouth")
@@ -174,6 +176,14 @@ class PortraitSegmenter:
         self.faces = ctx.registry.create("face-detector", self.detector, ctx)
         self.skin = ctx.registry.create("skin-detector", "ycbcr", ctx)
 
+    @classmethod
+    def suitability(cls, ctx: PluginContext, content: np.ndarray, maps_given: bool) -> Suitability:
+        """A face in the content (found by this segmenter's detector) makes it a portrait."""
+        if cls is not PortraitSegmenter:
+            return Suitability(0.0, "chosen by name only")
+        faces = ctx.registry.create("face-detector", cls.detector, ctx).detect(content)
+        return Suitability(0.9, f"{len(faces)} face(s) in the content") if faces else Suitability(0.0, "no face")
+
     def segment(self, request: SegmentRequest) -> Segmentation:
         roles = ["content"] + [f"style {i + 1}" for i in range(len(request.styles))]
         kinds = [request.content_kind] + [request.style_kind] * len(request.styles)
@@ -200,6 +210,13 @@ class PortraitFacemeshSegmenter(PortraitSegmenter):
     """``portrait`` with MediaPipe's face mesh (468 landmarks) instead of dlib's 68."""
 
     detector = "facemesh"
+
+
+@hookimpl
+def register_models(register) -> None:
+    register(ModelSpec("selfie-segmentation", "MediaPipe selfie segmentation (soft person mask)",
+                       "selfie_segmentation.tflite", "9ee168ec7c8f2a16c56fe8e1cfbc514974cbbb7e434051b455635f1bd1462f5c",
+                       Package(member="mediapipe/modules/selfie_segmentation/selfie_segmentation.tflite", **MEDIAPIPE)))
 
 
 @hookimpl
