@@ -27,7 +27,7 @@ from sst.core.interfaces import PluginContext, SegmentRequest
 from sst.core.masks import composite
 from sst.core.models import ModelManager
 from sst.core.registry import default_registry
-from sst.core.transfer import soften
+from sst.core.stylist import soften
 from sst.grid import labelled_grid
 
 MAP_COLOURS = {

@@ -13,7 +13,7 @@ import torch
 from sst.core.interfaces import PluginContext
 from sst.core.models import ModelManager
 from sst.core.registry import default_registry
-from sst.core.transfer import resolve_segmenter
+from sst.core.stylist import resolve_segmenter
 from tests.test_crfrnn import link_models
 
 FACE_MODELS = ("dlib68", "dlib-mmod")

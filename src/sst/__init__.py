@@ -1,6 +1,6 @@
 """sst: automatic semantic style transfer.
 
-The Python API: :func:`transfer` with :class:`TransferOptions`; errors caused by
+The Python API: :func:`transfer` with :class:`TransferOptions`; :class:`Stylist` for many jobs; errors caused by
 the user's input are :class:`SSTError`. They are imported when first used, so that
 ``import sst`` (and the command line's first instant) stays light.
 """
@@ -11,9 +11,9 @@ import importlib
 
 __version__ = "0.1.0"
 
-_EXPORTS = {"SSTError": "sst.core.errors", "TransferOptions": "sst.core.transfer",
-            "TransferResult": "sst.core.transfer", "transfer": "sst.core.transfer"}
-__all__ = ["SSTError", "TransferOptions", "TransferResult", "__version__", "transfer"]
+_EXPORTS = {"SSTError": "sst.core.errors", "Stylist": "sst.core.stylist", "TransferOptions": "sst.core.options",
+            "TransferResult": "sst.core.transfer", "transfer": "sst.core.transfer", "load_image": "sst.core.images"}
+__all__ = ["SSTError", "Stylist", "TransferOptions", "TransferResult", "__version__", "load_image", "transfer"]
 
 
 def __getattr__(name: str) -> object:

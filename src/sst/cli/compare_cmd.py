@@ -4,7 +4,7 @@ Writes to the output folder every result (``CONTENT_LOSS.png`` with its JSON
 sidecar), ``grid.png`` (content, styles and results side by side, labelled) and
 ``metrics.json``, and prints the metrics as a table. Each loss runs in a fresh
 process, so the peak memory reported is its own. Weights are each loss's own
-(:func:`sst.core.transfer.loss_weights`, as in ``sst run``);
+(:func:`sst.core.stylist.loss_weights`, as in ``sst run``);
 ``--content-weight``/``--style-weight``/``--tv-weight`` override them for every
 loss. The segmenter is resolved once (``auto`` as in ``sst run``), so every loss
 and the metrics read the same masks; the metrics (:mod:`sst.core.metrics`) use
@@ -32,7 +32,8 @@ from sst.core.interfaces import PluginContext
 from sst.core.metrics import LPIPS, LandmarkError, measure, metric_masks
 from sst.core.models import ModelManager
 from sst.core.registry import default_registry
-from sst.core.transfer import WEIGHTS, TransferOptions, TransferResult, resolve_segmenter, transfer
+from sst.core.stylist import WEIGHTS, resolve_segmenter
+from sst.core.transfer import TransferOptions, TransferResult, transfer
 from sst.grid import labelled_grid
 
 LOSSES = "gram,gram-guided,doodle,mrf,mrf-semantic"

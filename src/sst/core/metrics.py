@@ -38,7 +38,7 @@ from sst.core.interfaces import FeatureNet, PluginContext, SegmentRequest, Segme
 from sst.core.masks import resize_maps
 from sst.core.models import ModelManager
 from sst.core.patches import nearest_patches, prepare_keys
-from sst.core.transfer import resolve_segmenter
+from sst.core.stylist import resolve_segmenter
 
 FIDELITY_LAYER = "relu3_1"
 PATCH = 3
