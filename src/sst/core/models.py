@@ -89,8 +89,9 @@ class ModelSpec:
     is also the cached file's hash. With one, the converter's tensors are cached
     as safetensors and ``<file>.sha256`` records both hashes; the expected hash
     may then be a prefix of 8+ hex digits where only that is known (torchvision).
-    A :class:`Built` model has ``sha256 == ""``: ``<file>.sha256`` records the
-    hash of the file installed.
+    A :class:`Built` model has ``sha256 == ""`` when its build is not byte-exact
+    (``<file>.sha256`` records the hash of the file installed), or the hash every
+    build gives, which the file installed must have.
     """
 
     name: str
@@ -102,8 +103,9 @@ class ModelSpec:
 
     def __post_init__(self) -> None:
         if isinstance(self.source, Built):
-            if self.sha256 or self.convert is not None:
-                raise ValueError(f"model spec {self.name!r}: a built model has no known sha256 and no converter")
+            if self.convert is not None or not re.fullmatch(r"([0-9a-f]{64})?", self.sha256):
+                raise ValueError(f"model spec {self.name!r}: a built model has no converter, and a sha256 of "
+                                 "64 lowercase hex digits or none")
             return
         if not re.fullmatch(r"[0-9a-f]{8,64}", self.sha256) or (self.convert is None and len(self.sha256) != 64):
             raise ValueError(f"model spec {self.name!r}: sha256 must be 64 lowercase hex digits (8+ with a converter)")
@@ -352,7 +354,8 @@ class ModelManager:
                 step(f"check {source.name} against the {spec.name} contract")
                 spec.source.check(source)
             step(f"install {source.name} as {spec.filename}")
-            digest = file_sha256(source)
+            digest = self._check(source, spec.sha256, f"{source.name} for model '{spec.name}'",
+                                 f"build it with '{spec.source.command}'")
             with _atomic(path) as tmp:
                 shutil.copyfile(source, tmp)
             record = {"sha256": digest, "source": str(source.resolve()), "source_sha256": digest}
