@@ -25,7 +25,7 @@ from pathlib import Path
 
 import torch
 
-from sst.cli.compare_cmd import LOSSES, compare_losses
+from sst.core.compare import compare_losses
 from sst.core.transfer import TransferOptions
 
 PHOTO_PAIRS = (1, 6, 11, 12, 25, 26, 27, 35, 40, 44)
@@ -77,7 +77,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
     parser.add_argument("--out", type=Path, default=Path("bench-out/compare"))
     parser.add_argument("--pairs", nargs="+", help="pair names (default: all): Freddie Renoir in1 in6 ...")
-    parser.add_argument("--losses", default=LOSSES)
+    parser.add_argument("--losses", default="gram,gram-guided,doodle,mrf,mrf-semantic")
     parser.add_argument("--size", type=int, default=192)
     parser.add_argument("--levels", type=int, default=3)
     parser.add_argument("--iters", type=int, default=30)

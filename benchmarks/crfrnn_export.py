@@ -23,7 +23,7 @@ import torch
 
 from sst.core.images import resize_long_side
 from sst.plugins.segmenters.crfrnn import INPUT_NAME, INPUT_SIZE, OUTPUT_NAME, VOC_LABELS
-from sst.plugins.segmenters.export import ARCHS, CRFRNN, crf_for_input, write_onnx
+from sst.plugins.segmenters.crfrnn.build import ARCHS, CRFRNN, crf_for_input, write_onnx
 
 
 def main() -> None:

@@ -28,7 +28,7 @@ from sst.core.masks import composite
 from sst.core.models import ModelManager
 from sst.core.registry import default_registry
 from sst.core.stylist import soften
-from sst.grid import labelled_grid
+from sst.core.grid import labelled_grid
 
 MAP_COLOURS = {
     "background": [(255, 0, 0)], "clothing": [(0, 0, 255)], "hair": [(255, 255, 0)],

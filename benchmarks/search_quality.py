@@ -23,11 +23,12 @@ import torch
 
 from sst.core.images import load_image, save_image
 from sst.core.interfaces import PluginContext
-from sst.core.metrics import LPIPS, measure, metric_masks
+from sst.core.metrics import LPIPS, measure
 from sst.core.models import ModelManager
 from sst.core.registry import default_registry
+from sst.core.stylist import Stylist
 from sst.core.transfer import TransferOptions, transfer
-from sst.grid import labelled_grid
+from sst.core.grid import labelled_grid
 
 PAIRS = {"Freddie": ("portraits/Freddie.jpg", "portraits/Mia.jpg"),
          **{f"in{n}": (f"photo-pairs/in{n}.png", f"photo-pairs/tar{n}.png") for n in (1, 6, 26, 44)}}
@@ -51,7 +52,7 @@ def main() -> None:
         base = TransferOptions(size=args.size, iters=args.iters, features="vgg16", content_map=maps[0],
                                style_maps=(maps[1],), seed=0)
         images = [load_image(content), load_image(style)]
-        segmentation = metric_masks(images[0], images[1:], ctx, maps[0], maps[1:])
+        segmentation = Stylist(base).segment(images[0], images[1:], maps[0], maps[1:]).raw
         measured = {}
         for search in ("exact", "approx"):
             result = transfer(content, [style], None, replace(base, search=search))

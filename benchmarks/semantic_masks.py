@@ -97,10 +97,12 @@ def measure_all(pairs: dict[str, tuple[Path, Path]], columns: dict[str, Path], o
     from compare_methods import semantic_map
     from sst.core.images import load_image, save_image
     from sst.core.interfaces import PluginContext
-    from sst.core.metrics import LPIPS, LandmarkError, measure, metric_masks
+    from sst.core.metrics import LPIPS, LandmarkError, measure
+    from sst.core.options import TransferOptions
+    from sst.core.stylist import Stylist
     from sst.core.models import ModelManager
     from sst.core.registry import default_registry
-    from sst.grid import labelled_grid
+    from sst.core.grid import labelled_grid
 
     ctx = PluginContext(default_registry(), ModelManager(), torch.device("cpu"), lambda message: None)
     net = ctx.registry.create("features", "vgg16", ctx)
@@ -108,7 +110,8 @@ def measure_all(pairs: dict[str, tuple[Path, Path]], columns: dict[str, Path], o
     results: dict[str, dict[str, dict]] = {}
     for pair, (content, style) in pairs.items():
         images = [load_image(content), load_image(style)]
-        truth = metric_masks(images[0], images[1:], ctx, semantic_map(content), [semantic_map(style)], "manual")
+        truth = Stylist(TransferOptions(segmenter="manual", features="vgg16")).segment(
+            images[0], images[1:], semantic_map(content), [semantic_map(style)]).raw
         faces = LandmarkError(images[0], ctx)
         tiles = [("content", images[0]), ("style", images[1])]
         results[pair] = {}

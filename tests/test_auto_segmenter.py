@@ -54,3 +54,21 @@ def test_a_scene_picks_crfrnn_when_installed_else_cosegment(tmp_path: Path, with
 def test_maps_pick_manual_and_a_named_segmenter_is_kept(tmp_path: Path) -> None:
     assert resolved(tmp_path / "a", scene(), False, maps_given=True)[0] == "manual"
     assert resolved(tmp_path / "b", skimage.data.astronaut(), False, name="cosegment")[0] == "cosegment"
+
+
+def test_auto_detects_the_contents_faces_once(monkeypatch) -> None:
+    """Asking the portrait segmenter whether it suits the content and then segmenting share one detection."""
+    from skimage import data
+
+    from sst import Stylist, TransferOptions
+    from sst.plugins.faces.dlib68 import Dlib68
+    from sst.plugins.segmenters import portrait
+
+    monkeypatch.setattr(portrait, "_LAST", {})  # no detection left over from another test
+    seen = []
+    detect = Dlib68.detect
+    monkeypatch.setattr(Dlib68, "detect", lambda self, image: seen.append(image.shape) or detect(self, image))
+    content, style = data.astronaut(), data.astronaut()[:400]
+    segmented = Stylist(TransferOptions(features="vgg16")).segment(content, [style])
+    assert segmented.plugins[0].name == "portrait"
+    assert seen == [content.shape, style.shape]

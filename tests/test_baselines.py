@@ -12,7 +12,8 @@ import torch
 import typer
 from typer.testing import CliRunner
 
-from sst.cli.compare_cmd import compare, compare_losses
+from sst.cli.compare_cmd import compare
+from sst.core.compare import compare_losses
 from sst.core.errors import SSTError
 from sst.core.images import load_image, resize_long_side, to_tensor
 from sst.core.interfaces import FeatureNet, LossOptions, PluginContext, Segmentation, SemanticMasks, StyleTargets
@@ -167,6 +168,25 @@ def test_compare_writes_results_grid_and_metrics(two_region_pair: dict[str, Path
     assert doodle["texture_energy"] > 5  # stripes and dots: far from flat
     assert load_image(out / "grid.png").shape[1] > 3 * 64 and (out / "content_doodle.json").exists()
     assert "LPIPS" in result.output and "doodle" in result.output
+
+
+def test_compare_segments_once_for_every_loss_and_the_metrics(two_region_pair: dict[str, Path], tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    from sst.plugins.segmenters.manual import ManualSegmenter
+
+    calls = []
+    segment = ManualSegmenter.segment
+    monkeypatch.setattr(ManualSegmenter, "segment", lambda self, request: calls.append(1) or segment(self, request))
+    p = two_region_pair
+    options = TransferOptions(size=48, levels=1, iters=2, features="vgg16", content_map=p["content_map"],
+                              style_maps=(p["style_map"],))
+    rows = compare_losses(p["content"], [p["style"]], ["mrf-semantic", "doodle", "mrf"], tmp_path, options,
+                          isolate=False)
+    assert len(calls) == 1 and [r["loss"] for r in rows] == ["mrf-semantic", "doodle", "mrf"]
+    sidecars = {r["loss"]: json.loads(Path(r["output"]).with_suffix(".json").read_text()) for r in rows}
+    assert sidecars["doodle"]["masks"]["labels"] == sidecars["mrf-semantic"]["masks"]["labels"]
+    assert [p["name"] for p in sidecars["doodle"]["plugins"]][2:] == ["manual", "gaussian"]
+    assert sidecars["mrf"]["masks"] is None
 
 
 def test_compare_refuses_an_unknown_loss(two_region_pair: dict[str, Path], tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ import torch
 import typer
 from typer.testing import CliRunner
 
-from sst.cli.export_cmd import export
+from sst.plugins.segmenters.crfrnn.command import export
 from sst.core.errors import SSTError
 from sst.core.images import resize_long_side, save_image
 from sst.core.interfaces import PluginContext, SegmentRequest
@@ -26,7 +26,7 @@ from sst.core.masks import resize_maps
 from sst.core.models import ModelManager
 from sst.core.registry import default_registry
 from sst.plugins.segmenters.crfrnn import VOC_LABELS, softmax
-from sst.plugins.segmenters.export import CRFRNN, voc_state_dict, write_onnx
+from sst.plugins.segmenters.crfrnn.build import CRFRNN, voc_state_dict, write_onnx
 from sst.plugins.softeners.crf import MeanFieldCRF
 from tests.conftest import run_cli
 
@@ -104,6 +104,14 @@ def test_wrong_weights_file_says_which_file_to_give(tmp_path: Path) -> None:
         voc_state_dict("deeplabv3", bogus)
     with pytest.raises(SSTError, match=r"fcn_resnet50_coco-1167a1af\.pth with --weights PATH"):
         voc_state_dict("fcn", tmp_path / "missing.pth")
+
+
+def test_the_export_command_comes_from_the_plugin_and_knows_its_networks() -> None:
+    from sst.plugins.segmenters.crfrnn import build, command
+
+    assert set(command.ARCHS) == set(build.ARCHS)
+    result = run_cli("models", "export", "--help")
+    assert result.returncode == 0 and "CRF-RNN" in result.stdout
 
 
 def test_export_command_reports_a_wrong_weights_file(tmp_path: Path) -> None:

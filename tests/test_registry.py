@@ -120,6 +120,22 @@ def test_the_core_imports_no_plugin() -> None:
     assert offenders == []
 
 
+def test_no_plugin_name_is_a_string_of_the_core() -> None:
+    """The core asks the registry; only the declared defaults of the options (core/options.py) name a plugin."""
+    import ast
+    from pathlib import Path
+
+    import sst.core
+    from sst.core.registry import default_registry
+
+    names = {info.name for info in default_registry().all()} - {"none"}  # 'none' is also an English word
+    found = [f"{path.name}:{node.lineno} {node.value!r}"
+             for path in sorted(Path(sst.core.__file__).parent.glob("*.py")) if path.name != "options.py"
+             for node in ast.walk(ast.parse(path.read_text()))
+             if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in names]
+    assert found == []
+
+
 def test_a_third_party_plugin_brings_its_own_model(tmp_path) -> None:
     from sst.core.models import Built, ModelManager, ModelSpec
 

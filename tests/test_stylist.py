@@ -33,9 +33,11 @@ def test_one_segmentation_serves_every_loss(tmp_path: Path) -> None:
     content, style = load_image(paths["content"]), load_image(paths["style"])
     maps = dict(content_map=paths["content_map"], style_maps=(paths["style_map"],))
     base = Stylist(TransferOptions(size=64, levels=1, iters=2, features="vgg16", **maps))
-    segmentation, made_by = base.segment(content, [style], paths["content_map"], [paths["style_map"]])
-    assert [p.name for p in made_by] == ["manual", "gaussian"]
+    segmented = base.segment(content, [style], paths["content_map"], [paths["style_map"]])
+    assert [p.name for p in segmented.plugins] == ["manual", "gaussian"]
+    assert not np.array_equal(segmented.raw.content.maps, segmented.soft.content.maps)  # softened for the losses
     for loss in ("mrf-semantic", "doodle", "gram-guided"):
         job = Stylist(TransferOptions(size=64, levels=1, iters=2, features="vgg16", loss=loss, **maps)).stylise(
-            content, [style], segmentation)
-        assert job.segmentation is segmentation and [p.kind for p in job.plugins] == ["loss", "features"]
+            content, [style], segmented)
+        assert job.segmentation is segmented.soft
+        assert [p.name for p in job.plugins][2:] == ["manual", "gaussian"]

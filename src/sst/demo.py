@@ -16,7 +16,7 @@ import numpy as np
 from sst.core.errors import SSTError
 from sst.core.images import save_image
 from sst.core.transfer import TransferOptions, transfer
-from sst.grid import labelled_grid
+from sst.core.grid import labelled_grid
 
 DEMO_OPTIONS = TransferOptions(size=256, levels=3, iters=60, loss="mrf", seed=0)
 

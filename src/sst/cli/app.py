@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -13,6 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from sst.cli import compare_cmd, evaluate_cmd, models_cmd
+from sst.cli.options import takes_options
 from sst.core.errors import SSTError
 from sst.core.registry import default_registry
 from sst.core.transfer import TransferOptions, transfer, write_masks
@@ -56,67 +58,31 @@ class LevelBars:
 
 
 @app.command()
+@takes_options("run")
 def run(
     content: Annotated[Path, typer.Argument(help="Content image.")],
     styles: Annotated[list[Path], typer.Argument(help="One or more style images.")],
     output: Annotated[Path, typer.Option("-o", "--output", help="Result image (.png/.jpg); a .json sidecar is written beside it.")] = Path("out.png"),
-    size: Annotated[int, typer.Option(help="Long side of the result, px.")] = 384,
-    levels: Annotated[int, typer.Option(help="Resolutions, coarse to fine (each twice the previous).")] = 3,
-    iters: Annotated[str, typer.Option(help="L-BFGS iterations: one number for every level, or one per level, coarse to fine (200,100,50).")] = "100",
-    content_weight: Annotated[Optional[float], typer.Option(help="Weight of the content loss [default: the loss's recommended weight, else 1].", show_default=False)] = None,
-    style_weight: Annotated[Optional[float], typer.Option(help="Weight of the style loss [default: the loss's recommended weight, else 1].", show_default=False)] = None,
-    tv_weight: Annotated[Optional[float], typer.Option(help="Weight of the total-variation term [default: the loss's recommended weight, else 1].", show_default=False)] = None,
-    gamma: Annotated[float, typer.Option(help="Mask weight of mrf-semantic: what a patch of a wholly other region loses against the features' NCC (0..1); 0 is plain mrf. Not the paper's gamma: see README.")] = 2.0,
-    semantic_weight: Annotated[Optional[float], typer.Option(help="Semantic weight of the doodle loss [default: 100, the paper's].", show_default=False)] = None,
-    style_stride: Annotated[int, typer.Option(help="Stride of the style patch grid (1: every patch).")] = 1,
-    style_scale: Annotated[float, typer.Option(help="Style size relative to the result's at every level (neural-style's -style_scale).")] = 1.0,
-    search: Annotated[str, typer.Option(help="Nearest-patch search: exact, approx (PatchMatch) or auto (exact while cheap).")] = "auto",
-    search_precision: Annotated[str, typer.Option(help="Precision of the search's vectors: fp32, or fp16/bf16 with --device cuda.")] = "fp32",
-    force: Annotated[bool, typer.Option("--force", help="Run even when the memory estimate exceeds the memory available.")] = False,
-    style_rotations: Annotated[int, typer.Option(help="Also match style patches rotated by k*pi/24, k=-N..N (CNNMRF).")] = 0,
-    style_scales: Annotated[int, typer.Option(help="Also match style patches scaled by 1.05**k, k=-N..N (CNNMRF).")] = 0,
-    preserve_colour: Annotated[bool, typer.Option("--preserve-colour", help="Transfer luminance only; keep the content's colours.")] = False,
-    init: Annotated[str, typer.Option(help="Start from the content image or from noise: content|random.")] = "content",
-    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
-    features: Annotated[str, typer.Option(help="Feature network: vgg19, vgg16 or auto (vgg19 when present).")] = "auto",
-    loss: Annotated[str, typer.Option(help="Style loss plugin (see 'sst plugins').")] = "mrf-semantic",
-    segmenter: Annotated[str, typer.Option(help="Segmenter plugin; auto: manual with maps, portrait with a face, else crfrnn when installed, else cosegment.")] = "auto",
-    classes: Annotated[Optional[int], typer.Option(help="Labels the segmenter keeps (crfrnn: top-K VOC classes, default 5; cosegment: K, chosen when omitted).", show_default=False)] = None,
-    softener: Annotated[str, typer.Option(help="Mask softener plugin.")] = "gaussian",
-    content_map: Annotated[Optional[Path], typer.Option(help="Colour-coded semantic map of the content (manual segmenter).")] = None,
-    style_map: Annotated[Optional[list[Path]], typer.Option(help="Colour-coded map of a style image; once per style, in order.")] = None,
-    content_kind: Annotated[str, typer.Option(help="photo|artwork|auto (for automatic masks).")] = "auto",
-    style_kind: Annotated[str, typer.Option(help="photo|artwork|auto (for automatic masks).")] = "auto",
-    device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
-    save_masks: Annotated[bool, typer.Option("--save-masks", help="Also write the masks used, as grey images and a colour composite.")] = False,
+    *,
+    options: TransferOptions,
 ) -> None:
     """Stylise CONTENT in the style of STYLES, region by region."""
-    options = TransferOptions(
-        size=size, levels=levels, iters=iters, content_weight=content_weight, style_weight=style_weight,
-        tv_weight=tv_weight, gamma=gamma, semantic_weight=semantic_weight, style_stride=style_stride,
-        style_scale=style_scale, search=search, search_precision=search_precision, force=force,
-        style_rotations=style_rotations, style_scales=style_scales, preserve_colour=preserve_colour, init=init, seed=seed, features=features,
-        loss=loss, segmenter=segmenter, classes=classes, softener=softener, content_map=content_map,
-        style_maps=tuple(style_map or ()), content_kind=content_kind, style_kind=style_kind, device=device,
-        save_masks=save_masks,
-    )
     with LevelBars() as bars:
         result = transfer(content, styles, output, options, notice=notice, on_level=bars.on_level)
     err.print(f"wrote {result.output} and {output.with_suffix('.json')} ({result.sidecar['seconds']:.1f} s)")
 
 
 @app.command()
+@takes_options("masks")
 def masks(
     image: Annotated[Path, typer.Argument(help="Image to segment.")],
     output: Annotated[Path, typer.Option("-o", "--output", help="Folder for the masks.")] = Path("masks-out"),
     kind: Annotated[str, typer.Option(help="photo|artwork|auto.")] = "auto",
-    segmenter: Annotated[str, typer.Option(help="Segmenter plugin.")] = "portrait",
-    classes: Annotated[Optional[int], typer.Option(help="Labels the segmenter keeps (crfrnn, cosegment).", show_default=False)] = None,
-    softener: Annotated[str, typer.Option(help="Mask softener plugin.")] = "gaussian",
+    *,
+    options: TransferOptions,
 ) -> None:
     """Write IMAGE's automatic soft masks as grey images plus the colour composite."""
-    for path in write_masks(image, output, kind=kind, segmenter=segmenter, softener=softener, classes=classes,
-                            notice=notice):
+    for path in write_masks(image, output, replace(options, content_kind=kind), notice=notice):
         err.print(f"wrote {path}")
 
 
@@ -150,7 +116,7 @@ def demo(output: Annotated[Path, typer.Option("-o", "--output", help="Folder for
 def main() -> None:
     """Run the command line: user errors print one line and exit with code 2 (Ctrl-C: :func:`sst.cli.main`)."""
     try:
-        default_registry().add_commands(app)
+        default_registry().add_commands(app, {"models": models_cmd.app})
         app()
     except SSTError as exc:
         err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)

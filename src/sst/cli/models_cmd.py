@@ -12,7 +12,6 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from sst.cli.export_cmd import export
 from sst.core.errors import SSTError
 from sst.core.models import Built, ModelManager, ModelSpec, Package
 
@@ -101,5 +100,3 @@ def path(name: Annotated[str, typer.Argument(help="Model name.")]) -> None:
     """Print where a model's file lives (whether or not it is cached)."""
     typer.echo(str(ModelManager().path(name)))
 
-
-app.command("export")(user_errors(export))

@@ -65,5 +65,6 @@ def register_models(register: Any) -> None:
 
 
 @hookspec
-def register_commands(cli: Any) -> None:
-    """Add commands to the ``sst`` typer app (``cli.command()(fn)``)."""
+def register_commands(cli: Any, groups: Any) -> None:
+    """Add commands to the ``sst`` typer app (``cli.command()(fn)``), or to one of its groups
+    (``groups["models"].command("export")(fn)``). An implementation may take either argument alone."""

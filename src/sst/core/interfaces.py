@@ -80,11 +80,12 @@ class PluginContext:
 
 @dataclass(frozen=True)
 class Suitability:
-    """How well a segmenter applies to a request, for ``--segmenter auto``: 0 (not at all) .. 1, and why.
+    """How well a plugin applies, for ``auto``: 0 (not at all) .. 1, and why. The core only asks.
 
-    A segmenter class may define ``suitability(ctx, content, maps_given) -> Suitability`` (a static or class
-    method: it is asked before anything is built). ``auto`` takes the highest score above 0; a segmenter
-    without the method is only used by name."""
+    A segmenter class may define ``suitability(ctx, content, maps_given)``, a feature network class
+    ``suitability(ctx)`` (e.g. whether its weights are present), as static or class methods: they are asked
+    before anything is built. ``auto`` takes the highest score above 0, ties to the one registered first; a
+    plugin without the method is only used by name."""
 
     score: float
     reason: str

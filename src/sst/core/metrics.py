@@ -11,12 +11,12 @@
 - :func:`texture_energy`: the output's fine detail (brushwork), the mean
   absolute Laplacian of its luminance; masks that wash texture out lower it.
 - :func:`mask_iou`: IoU of masks against a label map.
-- :class:`LandmarkError`: 68-landmark error of the output's face against the
-  content's, through the ``dlib68`` face-detector plugin when it is registered.
+- :class:`LandmarkError`: landmark error of the output's face against the
+  content's, through the first registered face detector that can be made.
 
-Feature metrics take a feature network (``vgg16`` in ``sst compare`` and ``sst
-evaluate``, whatever network synthesised the image, so numbers compare across
-runs) and run on the CPU. Images are uint8 RGB (H, W, 3); masks (K, H, W) in
+Feature metrics take a feature network (:func:`metric_features`: the one that
+offers LPIPS heads, whatever network synthesised the image, so numbers compare
+across runs) and run on the CPU. Images are uint8 RGB (H, W, 3); masks (K, H, W) in
 [0, 1]; label maps (H, W) integers, resized by nearest-neighbour sampling.
 """
 
@@ -25,7 +25,6 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -34,17 +33,15 @@ from safetensors.torch import load_file
 
 from sst.core.errors import SSTError
 from sst.core.images import resize, resize_long_side, to_tensor
-from sst.core.interfaces import FeatureNet, PluginContext, SegmentRequest, Segmentation
-from sst.core.masks import resize_maps
+from sst.core.interfaces import Face, FeatureNet, PluginContext, Segmentation
+from sst.core.masks import resize_maps, resize_masks
 from sst.core.models import ModelManager
 from sst.core.patches import nearest_patches, prepare_keys
-from sst.core.stylist import resolve_segmenter
 
 FIDELITY_LAYER = "relu3_1"
 PATCH = 3
 REGION_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
 MIN_REGION = 0.005  # regions under this share of an image are too small for statistics
-FACE_DETECTOR = "dlib68"
 
 Images = np.ndarray | Sequence[np.ndarray]
 
@@ -115,19 +112,21 @@ class LPIPS:
 
     LPIPS's ScalingLayer on [-1, 1] images, ``(x - shift) / scale`` with shift
     (-0.030, -0.088, -0.188) and scale (0.458, 0.448, 0.450), is the ImageNet
-    normalisation of [0, 1] images that the ``vgg16`` feature network applies, so
+    normalisation of [0, 1] images that a VGG-16 feature network applies, so
     that network's relu1_2, relu2_2, relu3_3, relu4_3 and relu5_3 are LPIPS's
     taps: unit-normalised over channels, squared differences weighted by the 1x1
-    heads (model ``lpips-vgg16``), averaged over space and summed over layers.
+    heads (the model the network names as its ``lpips_heads``), averaged over
+    space and summed over layers.
     """
 
     taps = ("relu1_2", "relu2_2", "relu3_3", "relu4_3", "relu5_3")
 
     def __init__(self, net: FeatureNet, models: ModelManager) -> None:
-        if net.name != "vgg16":
-            raise ValueError(f"LPIPS-VGG needs the vgg16 feature network, not {net.name}")
+        model = getattr(net, "lpips_heads", None)
+        if model is None:
+            raise ValueError(f"LPIPS needs a feature network that names its lpips_heads model; {net.name} does not")
         self.net = net
-        heads = load_file(str(models.ensure("lpips-vgg16")))
+        heads = load_file(str(models.ensure(model)))
         self.heads = [heads[f"lin{i}.weight"] for i in range(len(self.taps))]
 
     def _features(self, image: np.ndarray) -> list[torch.Tensor]:
@@ -152,7 +151,7 @@ class RegionDistance:
 
 def _moments(features: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
     """Mask-weighted sums (K, 3, C): mass, sum of f, sum of f^2 per mask."""
-    m = F.interpolate(masks[None], size=features.shape[1:], mode="bilinear", antialias=True, align_corners=False)[0]
+    m = resize_masks(masks, tuple(features.shape[1:]))
     f = features.reshape(features.shape[0], -1)
     m = m.reshape(m.shape[0], -1)
     mass = m.sum(1, keepdim=True).expand(-1, f.shape[0])
@@ -220,57 +219,52 @@ def mask_iou(masks: np.ndarray, labels: np.ndarray, threshold: float = 0.5) -> n
 
 
 class LandmarkError:
-    """68-landmark error of outputs against their content, over the content's inter-ocular distance.
+    """Landmark error of outputs against their content, over the content's inter-ocular distance (the
+    distance between the means of the face's two ``eyes`` parts).
 
-    Uses the ``dlib68`` face detector when it is registered; the content's face
-    (the largest) is found once, at full size, and its landmarks scaled to each
-    output. Results say why they were skipped (no detector, no face in the
-    content); ``found`` tells whether the output still has a face.
+    Uses the first registered face detector that can be made (its name is in ``detector``); the content's
+    face (the largest) is found once, at full size, and its landmarks scaled to each output. Results say
+    why they were skipped (no detector, no face in the content); ``found`` tells whether the output still
+    has a face.
     """
 
     def __init__(self, content: np.ndarray, ctx: PluginContext) -> None:
-        self.skipped: str | None = None
-        self.reference: np.ndarray | None = None
+        self.skipped: str | None = "no face detector is registered"
+        self.reference: Face | None = None
         self.size = content.shape[:2]
-        if FACE_DETECTOR not in ctx.registry.names("face-detector"):
-            self.skipped = f"no face detector '{FACE_DETECTOR}' is registered"
-            return
-        try:
-            self.detector = ctx.registry.create("face-detector", FACE_DETECTOR, ctx)
-        except SSTError as exc:
-            self.skipped = str(exc)
+        for name in ctx.registry.names_in_order("face-detector"):
+            try:
+                self.detector, self.name = ctx.registry.create("face-detector", name, ctx), name
+                break
+            except SSTError as exc:
+                self.skipped = f"face detector {name}: {exc}"
+        else:
             return
         self.reference = _largest_face(self.detector.detect(content))
-        if self.reference is None:
-            self.skipped = "no face found in the content"
+        self.skipped = None if self.reference is not None else "no face found in the content"
 
     def __call__(self, output: np.ndarray) -> dict[str, object]:
         if self.reference is None:
             return {"skipped": self.skipped}
-        reference = self.reference * np.array([output.shape[1] / self.size[1], output.shape[0] / self.size[0]])
+        scale = np.array([output.shape[1] / self.size[1], output.shape[0] / self.size[0]])
         found = _largest_face(self.detector.detect(output))
         if found is None:
             return {"found": False, "error": None}
-        eyes = np.linalg.norm(reference[36:42].mean(0) - reference[42:48].mean(0))
-        return {"found": True, "error": float(np.linalg.norm(found - reference, axis=1).mean() / eyes)}
+        left, right = (e.mean(0) * scale for e in self.reference.parts["eyes"])
+        distance = np.linalg.norm(found.landmarks - self.reference.landmarks * scale, axis=1).mean()
+        return {"found": True, "error": float(distance / np.linalg.norm(left - right))}
 
 
-def _largest_face(faces: Sequence) -> np.ndarray | None:
-    faces = [f.landmarks for f in faces if len(f.landmarks) == 68]
-    return max(faces, key=lambda p: np.ptp(p[:, 0]) * np.ptp(p[:, 1])) if faces else None
+def _largest_face(faces: Sequence[Face]) -> Face | None:
+    return max(faces, key=lambda f: np.ptp(f.landmarks[:, 0]) * np.ptp(f.landmarks[:, 1])) if faces else None
 
 
-def metric_masks(
-    content: np.ndarray, styles: Sequence[np.ndarray], ctx: PluginContext,
-    content_map: Path | None = None, style_maps: Sequence[Path] = (), segmenter: str = "auto",
-    classes: int | None = None,
-) -> Segmentation:
-    """The masks the metrics read, before softening: ``segmenter``'s (``auto``: resolved as in ``sst run``)."""
-    segmenter = resolve_segmenter(segmenter, content_map is not None or bool(style_maps), ctx, content)
-    if segmenter not in ctx.registry.names("segmenter"):
-        raise SSTError(f"no segmenter '{segmenter}' for the mask metrics; give --content-map and --style-map")
-    request = SegmentRequest(content, tuple(styles), content_map, tuple(style_maps), classes=classes)
-    return ctx.registry.create("segmenter", segmenter, ctx).segment(request)
+def metric_features(ctx: PluginContext) -> FeatureNet:
+    """The feature network of the metrics: the first registered that offers LPIPS heads (``lpips_heads``)."""
+    for name in ctx.registry.names_in_order("features"):
+        if getattr(ctx.registry.get("features", name).factory, "lpips_heads", None):
+            return ctx.registry.create("features", name, ctx)
+    raise SSTError("no feature network with LPIPS heads is registered; the metrics need one (sst's vgg16)")
 
 
 ASPECT_TOLERANCE = 0.02  # an output of the content's proportions within rounding; same-ratio sizes are resized

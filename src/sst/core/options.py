@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from sst.core.errors import SSTError
 from sst.core.search import PRECISIONS, SEARCHES
@@ -16,39 +17,68 @@ MIN_SIDE = 32  # px: the long side of every level
 MIN_SHORT_SIDE = 24  # px: the short side of every level's content and styles (3x3 patches after relu4_1's 3 pools)
 
 
+SYNTHESIS = "synthesis"  # options of every command that runs a synthesis
+MASKS = "masks"  # options that make the masks: also taken by the commands that only segment or measure
+
+
+def option(default: Any, help: str, *, scope: str = SYNTHESIS, flag: str | None = None, cli: Any = None) -> Any:
+    """A field of :class:`TransferOptions` with what the command line needs: its ``help``, the ``scope`` of
+    commands that take it, and where the CLI differs from the field, its ``flag`` and ``cli`` type."""
+    return field(default=default, metadata={"help": help, "scope": scope, "flag": flag, "cli": cli})
+
+
+RECOMMENDED = "(default: the loss's recommended weight, else 1)"
+
+
 @dataclass(frozen=True)
 class TransferOptions:
-    """Every option of a run; the defaults are the CLI's."""
+    """Every option of a run, declared once: the defaults, help and scopes here are the CLI's and the README's
+    (``sst.cli.options`` builds each command's options from these fields)."""
 
-    size: int = 384
-    levels: int = 3
-    iters: int | str | tuple[int, ...] = 100  # L-BFGS iterations: one for every level, or one per level ("200,100,50")
-    content_weight: float | None = None  # None: the loss's recommended weight, else 1 (see loss_weights)
-    style_weight: float | None = None
-    tv_weight: float | None = None
-    gamma: float = 2.0
-    semantic_weight: float | None = None  # doodle's semantic weight; None: its paper default
-    style_stride: int = 1
-    style_scale: float = 1.0  # style long side relative to the result's, at every level (neural-style's -style_scale)
-    search: str = "auto"  # nearest-patch search: exact | approx | auto (sst.core.search)
-    search_precision: str = "fp32"  # of the search's vectors: fp32 | fp16 | bf16 (half precision: CUDA only)
-    force: bool = False  # run even when the memory estimate exceeds the memory available
-    style_rotations: int = 0  # CNNMRF: 2n+1 copies rotated by k*pi/24
-    style_scales: int = 0  # CNNMRF: 2n+1 copies scaled by 1.05**k
-    preserve_colour: bool = False  # luminance-only transfer, the content's colours kept
-    init: str = "content"
-    seed: int = 0
-    features: str = "auto"
-    loss: str = "mrf-semantic"
-    segmenter: str = "auto"
-    classes: int | None = None  # labels the segmenter keeps; None: the segmenter's default
-    softener: str = "gaussian"
-    content_map: Path | None = None
-    style_maps: tuple[Path, ...] = ()
-    content_kind: str = "auto"
-    style_kind: str = "auto"
-    device: str = "cpu"
-    save_masks: bool = False
+    size: int = option(384, "Long side of the result, px.")
+    levels: int = option(3, "Resolutions, coarse to fine, each twice the previous.")
+    iters: int | str | tuple[int, ...] = option(
+        100, "L-BFGS iterations: one number for every level, or one per level, coarse to fine (200,100,50: fewer "
+             "at the expensive top); the sidecar records the list.", cli=str)
+    content_weight: float | None = option(None, f"Weight of the content loss {RECOMMENDED}.")
+    style_weight: float | None = option(None, f"Weight of the style loss {RECOMMENDED}.")
+    tv_weight: float | None = option(None, f"Weight of the total-variation term {RECOMMENDED}.")
+    gamma: float = option(2.0, "Mask weight of mrf-semantic: what a style patch of a wholly other region loses in "
+                               "the match score, against the features' NCC; 0 is plain mrf. Not the paper's gamma "
+                               "(README: The mask weight).")
+    semantic_weight: float | None = option(None, "Semantic weight of doodle (default: 100, the paper's comparison).")
+    style_stride: int = option(1, "Stride of the style patch grid (1: every patch; CNNMRF's own code samples at 2).")
+    style_scale: float = option(1.0, "Size of the styles relative to the result at every level (neural-style's "
+                                     "-style_scale).")
+    search: str = option("auto", "Nearest-patch search of the patch losses: exact (every pair), approx (PatchMatch, "
+                                 "linear in the pixel count) or auto (exact while a layer has under 40 M patch pairs); "
+                                 "the sidecar records which ran.")
+    search_precision: str = option("fp32", "Precision of the search's vectors: fp32, or fp16/bf16 with --device cuda.")
+    force: bool = option(False, "Run even when the memory estimate says the run will not fit.")
+    style_rotations: int = option(0, "Also match style copies rotated by k*pi/24, k=-N..N (CNNMRF).")
+    style_scales: int = option(0, "Also match style copies scaled by 1.05**k, k=-N..N (CNNMRF).")
+    preserve_colour: bool = option(False, "Luminance-only transfer (Gatys et al. 2016): the result keeps the "
+                                          "content's colours.")
+    init: str = option("content", "Start from the content image or from noise (random, the paper's choice).")
+    seed: int = option(0, "Random seed; runs are reproducible.")
+    features: str = option("auto", "Feature network (vgg19, vgg16, ...); auto: vgg19 when its cached weights pass "
+                                   "their sha256 check, else vgg16 (it says which and why).")
+    loss: str = option("mrf-semantic", "Style loss: mrf-semantic, mrf (plain CNNMRF), or the baselines gram (Gatys "
+                                       "2015), gram-guided (Gatys 2017), doodle (Champandard 2016); see 'sst plugins'.")
+    segmenter: str = option("auto", "Segmenter; auto: the one that says it suits the content best: manual with "
+                                    "maps, portrait with a face, crfrnn when installed, else cosegment (it says "
+                                    "which and why).", scope=MASKS)
+    classes: int | None = option(None, "Labels the segmenter keeps: crfrnn the top K VOC classes (default 5), "
+                                       "cosegment K regions (2-6, chosen when omitted).", scope=MASKS)
+    softener: str = option("gaussian", "Mask softener: gaussian (sigma 1% of the long side), guided (edge-aware), "
+                                       "crf (mean-field CRF toward the image's edges) or none (binary masks).")
+    content_map: Path | None = option(None, "Colour-coded semantic map of the content (manual segmenter).", scope=MASKS)
+    style_maps: tuple[Path, ...] = option((), "Colour-coded semantic map of a style; once per style, in order.",
+                                          scope=MASKS, flag="--style-map", cli=list[Path])
+    content_kind: str = option("auto", "Content: photo, artwork or auto, for the portrait masks.", scope=MASKS)
+    style_kind: str = option("auto", "Styles: photo, artwork or auto, for the portrait masks.", scope=MASKS)
+    device: str = option("cpu", "cpu or cuda.")
+    save_masks: bool = option(False, "Also write the masks used (grey images and a colour composite) to OUT_masks/.")
 
 
 NUMBERS = ("content_weight", "style_weight", "tv_weight", "gamma", "semantic_weight", "style_scale")

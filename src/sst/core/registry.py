@@ -181,8 +181,9 @@ class Registry:
                            f"of the {protocol.__name__} interface; fix or uninstall that package")
         return plugin
 
-    def add_commands(self, cli: Any) -> None:
-        self._pm.hook.register_commands(cli=cli)
+    def add_commands(self, cli: Any, groups: dict[str, Any]) -> None:
+        """Let every plugin add its commands to the app ``cli`` or to its ``groups`` (by name)."""
+        self._pm.hook.register_commands(cli=cli, groups=groups)
 
     @staticmethod
     def _kind(kind: str) -> str:

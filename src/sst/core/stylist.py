@@ -6,6 +6,7 @@ same segmentation to a Stylist per loss.
 
 from __future__ import annotations
 
+import functools
 import resource
 import sys
 from collections.abc import Callable, Sequence
@@ -53,18 +54,21 @@ def check_plugin_names(options: TransferOptions, registry: Registry) -> None:
 
 
 
-def resolve_features(name: str, models: ModelManager, notice: Callable[[str], None]) -> str:
-    """``auto`` is vgg19 when its cached weights pass their sha256 check, else vgg16; says which and why."""
+def resolve_features(name: str, ctx: PluginContext) -> str:
+    """``name``, or for ``auto``: the registered feature network that says it is readiest
+    (``suitability(ctx) -> Suitability``, e.g. whether its weights are present; ties go to the one
+    registered first). Says which, and why the ones before it were passed over."""
     if name != "auto":
         return name
-    if models.verified("vgg19"):
-        notice("features: vgg19")
-        return "vgg19"
-    why = ("the cached vgg19 weights failed their sha256 check; 'sst models fetch vgg19 --force --from FILE' "
-           "replaces them" if models.available("vgg19") else "vgg19 weights not present; "
-           "'sst models fetch vgg19 --from FILE' adds them")
-    notice(f"features: vgg16 ({why})")
-    return "vgg16"
+    verdicts = [(candidate, judge(ctx)) for candidate in ctx.registry.names_in_order("features")
+                if (judge := getattr(ctx.registry.get("features", candidate).factory, "suitability", None))]
+    ready = [(v.score, -i, candidate) for i, (candidate, v) in enumerate(verdicts) if v.score > 0]
+    if not ready:
+        raise SSTError("no feature network is ready: " + "; ".join(f"{c}: {v.reason}" for c, v in verdicts))
+    chosen = max(ready)[2]
+    passed = [f"{c}: {v.reason}" for c, v in verdicts[:[c for c, _ in verdicts].index(chosen)]]
+    ctx.notice(f"features: {chosen}" + (f" ({'; '.join(passed)})" if passed else ""))
+    return chosen
 
 
 WEIGHTS = ("content_weight", "style_weight", "tv_weight")
@@ -170,6 +174,16 @@ def _default_models() -> ModelManager:
 
 
 
+@dataclass(frozen=True)
+class Segmented:
+    """Masks made once for any number of jobs: as the segmenter gave them (the metrics read these), softened
+    (the losses read these), and the segmenter and softener that made them."""
+
+    raw: Segmentation
+    soft: Segmentation
+    plugins: tuple[PluginInfo, ...]
+
+
 @dataclass
 class Stylised:
     """One job's result: the image and what made it."""
@@ -184,7 +198,7 @@ class Stylised:
 
 class Stylist:
     """A configured pipeline, built once from options: it resolves the plugins and loads the feature network
-    (and, when first needed, each segmenter's models) once; :meth:`segment` and :meth:`stylise` then run any
+    and each segmenter's models once, when first needed; :meth:`segment` and :meth:`stylise` then run any
     number of jobs. A fresh loss is made per job: losses keep per-run state (matches, PatchMatch fields)."""
 
     def __init__(self, options: TransferOptions | None = None, *, registry: Registry | None = None,
@@ -199,10 +213,14 @@ class Stylist:
         self.loss_info = self.registry.get("loss", options.loss)
         self.options = replace(options, **loss_weights(self.loss_info.factory, options))
         self.uses_masks = self.new_loss().uses_masks
-        self.features_info = self.registry.get("features", resolve_features(options.features, self.models, notice))
-        self.net: FeatureNet = self.registry.create("features", self.features_info.name, self.ctx)
+        self.features_info = self.registry.get("features", resolve_features(options.features, self.ctx))
         self._segmenters: dict[str, object] = {}
         self._softener: Softener | None = None
+
+    @functools.cached_property
+    def net(self) -> FeatureNet:
+        """The feature network, loaded at the first job (a Stylist that only segments never loads it)."""
+        return self.registry.create("features", self.features_info.name, self.ctx)
 
     def new_loss(self) -> StyleLoss:
         o = self.options
@@ -211,9 +229,8 @@ class Stylist:
             seed=o.seed, search_precision=o.search_precision))
 
     def segment(self, content: np.ndarray, styles: Sequence[np.ndarray], content_map: Path | None = None,
-                style_maps: Sequence[Path] = ()) -> tuple[Segmentation, list[PluginInfo]]:
-        """Soft masks of the content and styles (the segmenter ``auto`` resolves per content), with the
-        segmenter and softener that made them; says the segmentation's notes."""
+                style_maps: Sequence[Path] = ()) -> Segmented:
+        """Masks of the content and styles (the segmenter ``auto`` resolves per content); says their notes."""
         o = self.options
         name = resolve_segmenter(o.segmenter, content_map is not None or bool(style_maps), self.ctx, content)
         if name not in self._segmenters:
@@ -222,25 +239,26 @@ class Stylist:
             self._softener = self.registry.create("softener", o.softener, self.ctx)
         request = SegmentRequest(content, tuple(styles), content_map, tuple(style_maps), o.content_kind,
                                  o.style_kind, o.classes)
-        segmentation = soften(self._segmenters[name].segment(request), self._softener, request)
-        for note in segmentation.notes:
+        raw = self._segmenters[name].segment(request)
+        for note in raw.notes:
             self.notice(note)
-        return segmentation, [self.registry.get("segmenter", name), self.registry.get("softener", o.softener)]
+        return Segmented(raw, soften(raw, self._softener, request),
+                         (self.registry.get("segmenter", name), self.registry.get("softener", o.softener)))
 
-    def stylise(self, content: np.ndarray, styles: Sequence[np.ndarray], segmentation: Segmentation | None = None,
+    def stylise(self, content: np.ndarray, styles: Sequence[np.ndarray], segmented: Segmented | None = None,
                 on_level: Callable[[int, int, tuple[int, int]], Callable[[], None]] | None = None) -> Stylised:
-        """One job: ``content`` in the style of ``styles``; segmented here (with the options' maps) when the
-        loss uses masks and no ``segmentation`` is given."""
+        """One job: ``content`` in the style of ``styles``. When the loss uses masks they are ``segmented``'s,
+        else made here (with the options' maps)."""
         o, loss = self.options, self.new_loss()
         plugins = [self.loss_info, self.features_info]
         estimate = check_memory(self.net, loss, content, styles, o, self.device, self.notice)
-        if loss.uses_masks and segmentation is None:
-            segmentation, made_by = self.segment(content, styles, o.content_map, o.style_maps)
-            plugins += made_by
-        elif not loss.uses_masks:
-            if o.content_map or o.style_maps:
-                self.notice(f"loss '{o.loss}' does not use semantic maps; the maps are ignored")
-            segmentation = None
+        segmentation = None
+        if loss.uses_masks:
+            segmented = segmented or self.segment(content, styles, o.content_map, o.style_maps)
+            segmentation = segmented.soft
+            plugins += segmented.plugins
+        elif o.content_map or o.style_maps:
+            self.notice(f"loss '{o.loss}' does not use semantic maps; the maps are ignored")
         settings = SynthesisSettings(
             size=o.size, levels=o.levels, iters=level_iters(o.iters, o.levels), style_scale=o.style_scale,
             content_weight=o.content_weight, style_weight=o.style_weight, tv_weight=o.tv_weight, init=o.init,

