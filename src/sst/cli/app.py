@@ -14,6 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from sst.cli import compare_cmd, evaluate_cmd, models_cmd
+from sst.cli.console import err, notice, print_error
 from sst.cli.options import takes_options
 from sst.core.errors import SSTError
 from sst.core.registry import default_registry
@@ -26,11 +27,6 @@ app = typer.Typer(
 app.add_typer(models_cmd.app, name="models")
 app.command()(compare_cmd.compare)
 app.command()(evaluate_cmd.evaluate)
-err = Console(stderr=True)
-
-
-def notice(message: str) -> None:
-    err.print(f"[cyan]note:[/cyan] {message}", highlight=False, soft_wrap=True)
 
 
 class LevelBars:
@@ -119,5 +115,5 @@ def main() -> None:
         default_registry().add_commands(app, {"models": models_cmd.app})
         app()
     except SSTError as exc:
-        err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        print_error(exc)
         raise SystemExit(2) from None

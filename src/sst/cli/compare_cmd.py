@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from sst.cli.console import err, notice
 from sst.cli.options import takes_options
 from sst.core.compare import compare_losses
 from sst.core.options import TransferOptions
@@ -49,11 +50,10 @@ def compare(
 ) -> None:
     """Stylise CONTENT with each of several losses (same size, seed and masks); write the results, a grid and
     a metrics table. Weights left unset are each loss's own."""
-    err = Console(stderr=True)
     rows = compare_losses(
         content, styles, None if losses is None else [name.strip() for name in losses.split(",") if name.strip()],
         output, options,
-        notice=lambda message: err.print(f"[cyan]note:[/cyan] {message}", highlight=False, soft_wrap=True),
+        notice=notice,
     )
     Console().print(metrics_table(rows))
     err.print(f"wrote {output / 'grid.png'} and {output / 'metrics.json'}")

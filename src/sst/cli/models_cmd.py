@@ -12,12 +12,12 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from sst.cli.console import err, print_error
 from sst.core.errors import SSTError
 from sst.core.models import Built, ModelManager, ModelSpec, Package
 
 app = typer.Typer(help="List, fetch, locate and build the models sst uses (cached, verified by sha256).",
                   no_args_is_help=True)
-err = Console(stderr=True)
 F = TypeVar("F", bound=Callable[..., None])
 
 
@@ -29,7 +29,7 @@ def user_errors(command: F) -> F:
         try:
             command(*args, **kwargs)
         except SSTError as exc:
-            err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+            print_error(exc)
             raise typer.Exit(2) from None
 
     return wrapper  # type: ignore[return-value]
@@ -88,7 +88,7 @@ def fetch(
         except SSTError as exc:
             if not every:
                 raise
-            err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+            print_error(exc)
             failed += 1
     if failed:
         raise typer.Exit(2)

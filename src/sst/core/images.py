@@ -266,7 +266,7 @@ def check_writable(path: Path, expected_bytes: int = 0) -> None:
 
 def to_tensor(image: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:
     """uint8 (H, W, 3) -> float (1, 3, H, W) in [0, 1]."""
-    return torch.from_numpy(image).permute(2, 0, 1).unsqueeze(0).float().div(255).contiguous().to(device)
+    return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).unsqueeze(0).float().div(255).contiguous().to(device)
 
 
 def to_image(tensor: torch.Tensor) -> np.ndarray:

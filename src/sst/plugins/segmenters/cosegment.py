@@ -44,7 +44,7 @@ import torch.nn.functional as F
 
 from sst.core.errors import SSTError
 from sst.core.hookspecs import hookimpl
-from sst.core.images import resize, resize_long_side
+from sst.core.images import resize, resize_long_side, to_tensor
 from sst.core.interfaces import FeatureNet, PluginContext, SegmentRequest, Segmentation, SemanticMasks, Suitability
 from sst.plugins.softeners.crf import refine
 
@@ -58,7 +58,7 @@ def image_features(net: FeatureNet, image: np.ndarray, size: int, colour_weight:
                    position_weight: float, device: torch.device) -> tuple[np.ndarray, tuple[int, int]]:
     """(h*w, D) features of one image on the grid of its first tap, and that grid's (h, w)."""
     small = resize_long_side(image, size) if max(image.shape[:2]) != size else image
-    x = torch.from_numpy(np.ascontiguousarray(small)).permute(2, 0, 1)[None].float().div(255).to(device)
+    x = to_tensor(small, device)
     with torch.no_grad():
         taps = net.extract(x, TAPS)
         grid = tuple(taps[TAPS[0]].shape[-2:])

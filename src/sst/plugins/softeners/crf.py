@@ -39,7 +39,7 @@ import torch.nn.functional as F
 
 from sst.core.errors import SSTError
 from sst.core.hookspecs import hookimpl
-from sst.core.images import resize
+from sst.core.images import resize, to_tensor
 from sst.core.interfaces import PluginContext
 from sst.core.masks import resize_maps
 
@@ -171,9 +171,7 @@ class MeanFieldCRF(torch.nn.Module):
 
 def image_tensor(image: np.ndarray, size: tuple[int, int]) -> torch.Tensor:
     """uint8 RGB (H, W, 3) -> (1, 3, h, w) float in [0, 1] at ``size`` = (h, w) (:func:`resize`)."""
-    h, w = size
-    small = resize(image, (h, w))
-    return torch.from_numpy(np.ascontiguousarray(small)).permute(2, 0, 1)[None].float() / 255.0
+    return to_tensor(resize(image, size))
 
 
 def work_size(size: tuple[int, int], long_side: int = WORK_SIZE) -> tuple[int, int]:

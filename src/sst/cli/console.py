@@ -1,0 +1,15 @@
+"""What every command prints on stderr: notes, and a user error as one ``error:`` line."""
+
+from __future__ import annotations
+
+from rich.console import Console
+
+err = Console(stderr=True)
+
+
+def notice(message: str) -> None:
+    err.print(f"[cyan]note:[/cyan] {message}", highlight=False, soft_wrap=True)
+
+
+def print_error(exc: Exception) -> None:
+    err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
