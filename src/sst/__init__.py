@@ -12,8 +12,9 @@ import importlib
 __version__ = "0.1.0"
 
 _EXPORTS = {"SSTError": "sst.core.errors", "Stylist": "sst.core.stylist", "TransferOptions": "sst.core.options",
-            "TransferResult": "sst.core.transfer", "transfer": "sst.core.transfer", "load_image": "sst.core.images"}
-__all__ = ["SSTError", "Stylist", "TransferOptions", "TransferResult", "__version__", "load_image", "transfer"]
+            "TransferResult": "sst.core.transfer", "transfer": "sst.core.transfer", "load_image": "sst.core.images",
+            "run_batch": "sst.core.batch"}
+__all__ = ["SSTError", "Stylist", "TransferOptions", "TransferResult", "__version__", "load_image", "run_batch", "transfer"]
 
 
 def __getattr__(name: str) -> object:

@@ -24,6 +24,7 @@ from sst.core.options import MASKS, SYNTHESIS, TransferOptions
 COMMANDS: dict[str, tuple[str, ...]] = {  # every command that takes options: the scopes (or single fields) it takes
     "run": (SYNTHESIS, MASKS),
     "compare": (SYNTHESIS, MASKS),
+    "batch": (SYNTHESIS, MASKS),
     "evaluate": (MASKS,),
     "masks": ("segmenter", "classes", "softener"),
 }
