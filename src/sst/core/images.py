@@ -127,8 +127,9 @@ def _write_error(path: Path, exc: OSError) -> SSTError:
 
 
 @contextmanager
-def _temporary(path: Path, data: bytes) -> Iterator[str]:
-    """``data`` in a temporary file beside ``path`` (mode as the umask says); removed unless moved."""
+def _temporary(path: Path, data: bytes | Path) -> Iterator[str]:
+    """``data`` (bytes, or a file's contents) in a temporary file beside ``path`` (mode as the umask says);
+    removed unless moved."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -136,7 +137,11 @@ def _temporary(path: Path, data: bytes) -> Iterator[str]:
         raise _write_error(path, exc) from None
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            if isinstance(data, Path):
+                with data.open("rb") as source:
+                    shutil.copyfileobj(source, f, 2**20)
+            else:
+                f.write(data)
         os.chmod(tmp, 0o666 & ~UMASK)
         yield tmp
     except OSError as exc:
@@ -145,8 +150,9 @@ def _temporary(path: Path, data: bytes) -> Iterator[str]:
         Path(tmp).unlink(missing_ok=True)
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write bytes to ``path`` through a temporary file and a rename: never a half-written file."""
+def write_atomic(path: Path, data: bytes | Path) -> None:
+    """Write bytes (or copy a file) to ``path`` through a temporary file and a rename: never a half-written
+    file."""
     with _temporary(path, data) as tmp:
         os.replace(tmp, path)
 

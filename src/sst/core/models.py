@@ -40,6 +40,7 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from sst.core.errors import SSTError
+from sst.core.images import write_atomic
 
 Converter = Callable[[Path], dict[str, np.ndarray]]
 """Verified source file -> tensors for a safetensors file."""
@@ -164,19 +165,6 @@ def _cached_sha256(path: Path) -> str:
     if key not in _HASHES:
         _HASHES[key] = file_sha256(path)
     return _HASHES[key]
-
-
-@contextmanager
-def _atomic(path: Path) -> Iterator[Path]:
-    """A temporary path beside ``path`` that replaces it on success; nothing half-written remains."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
 
 
 @contextmanager
@@ -356,27 +344,22 @@ class ModelManager:
             step(f"install {source.name} as {spec.filename}")
             digest = self._check(source, spec.sha256, f"{source.name} for model '{spec.name}'",
                                  f"build it with '{spec.source.command}'")
-            with _atomic(path) as tmp:
-                shutil.copyfile(source, tmp)
+            write_atomic(path, source)
             record = {"sha256": digest, "source": str(source.resolve()), "source_sha256": digest}
-            with _atomic(_sidecar(path)) as tmp:
-                tmp.write_text(json.dumps(record, indent=1) + "\n")
+            write_atomic(_sidecar(path), (json.dumps(record, indent=1) + "\n").encode())
             return
         digest = self._check(source, spec.sha256, f"{source.name} for model '{spec.name}'",
                              f"give {self._wanted(spec)}")
         if spec.convert is None:
-            with _atomic(path) as tmp:
-                shutil.copyfile(source, tmp)
+            write_atomic(path, source)
             return
         from safetensors.numpy import save
 
         step(f"convert {source.name} -> {spec.filename}")
         data = save({k: np.ascontiguousarray(v, dtype=np.float32) for k, v in spec.convert(source).items()})
         record = {"sha256": hashlib.sha256(data).hexdigest(), "source": spec.source_file, "source_sha256": digest}
-        with _atomic(path) as tmp:
-            tmp.write_bytes(data)
-        with _atomic(_sidecar(path)) as tmp:
-            tmp.write_text(json.dumps(record, indent=1) + "\n")
+        write_atomic(path, data)
+        write_atomic(_sidecar(path), (json.dumps(record, indent=1) + "\n").encode())
 
     @staticmethod
     def _wanted(spec: ModelSpec) -> str:
