@@ -6,6 +6,7 @@ same segmentation to a Stylist per loss.
 
 from __future__ import annotations
 
+import copy
 import functools
 import resource
 import sys
@@ -27,7 +28,7 @@ from sst.core.memory import MemoryEstimate, NetworkProfile, available_bytes, est
 from sst.core.options import TransferOptions, normalised
 from sst.core.registry import PluginInfo, Registry, default_registry
 from sst.core.search import choose_search
-from sst.core.synthesis import LevelReport, SynthesisSettings, level_iters, level_sizes, synthesise
+from sst.core.synthesis import LevelReport, SynthesisSettings, Temporal, level_iters, level_sizes, synthesise
 
 if TYPE_CHECKING:
     from sst.core.models import ModelManager
@@ -217,6 +218,15 @@ class Stylist:
         self._segmenters: dict[str, object] = {}
         self._softener: Softener | None = None
 
+    def variant(self, **changes: object) -> Stylist:
+        """The same pipeline with some options changed (e.g. ``iters``), sharing what is already loaded."""
+        other = copy.copy(self)
+        other.options = normalised(replace(self.options, **changes))
+        other.__dict__.pop("net", None)
+        if "net" in self.__dict__ and other.options.features == self.options.features:
+            other.__dict__["net"] = self.__dict__["net"]
+        return other
+
     @functools.cached_property
     def net(self) -> FeatureNet:
         """The feature network, loaded at the first job (a Stylist that only segments never loads it)."""
@@ -246,7 +256,8 @@ class Stylist:
                          (self.registry.get("segmenter", name), self.registry.get("softener", o.softener)))
 
     def stylise(self, content: np.ndarray, styles: Sequence[np.ndarray], segmented: Segmented | None = None,
-                on_level: Callable[[int, int, tuple[int, int]], Callable[[], None]] | None = None) -> Stylised:
+                on_level: Callable[[int, int, tuple[int, int]], Callable[[], None]] | None = None,
+                temporal: Temporal | None = None) -> Stylised:
         """One job: ``content`` in the style of ``styles``. When the loss uses masks they are ``segmented``'s,
         else made here (with the options' maps)."""
         o, loss = self.options, self.new_loss()
@@ -277,7 +288,7 @@ class Stylist:
         if self.device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(self.device)
         image, levels = synthesise(synth_content, synth_styles, self.net, loss, settings, self.device,
-                                   synth_segmentation, on_level)
+                                   synth_segmentation, on_level, temporal)
         if o.preserve_colour:
             image = recombine(image, content)
         return Stylised(image, levels, segmentation, estimate, len(synth_styles), plugins)

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from sst.core.errors import SSTError
-from sst.core.images import resize_long_side, to_image, to_tensor
+from sst.core.images import resize, resize_long_side, to_image, to_tensor
 from sst.core.interfaces import FeatureNet, Segmentation, StyleLoss, StyleTargets
 from sst.core.masks import resize_maps
 
@@ -31,6 +31,17 @@ class SynthesisSettings:
     tv_weight: float = 1.0
     init: str = "content"  # content | random
     seed: int = 0
+
+
+@dataclass(frozen=True)
+class Temporal:
+    """For a video frame after the first (Ruder et al. 2016): the previous result warped onto this frame,
+    where that warp is reliable, and the weight of the temporal loss. The synthesis starts from the warped
+    result and adds ``weight * mean(reliable * (x - previous)^2)`` at every level."""
+
+    previous: np.ndarray  # uint8 RGB, the content's size
+    reliable: np.ndarray  # (H, W) float32 in [0, 1]
+    weight: float
 
 
 @dataclass(frozen=True)
@@ -87,6 +98,7 @@ def synthesise(
     device: torch.device,
     segmentation: Segmentation | None = None,
     on_level: Callable[[int, int, tuple[int, int]], Callable[[], None]] | None = None,
+    temporal: Temporal | None = None,
 ) -> tuple[np.ndarray, list[LevelReport]]:
     """Stylise ``content`` with ``styles``; returns the image (uint8 RGB) and a report per level.
 
@@ -115,8 +127,13 @@ def synthesise(
             content_masks=None if segmentation is None else _level_masks(segmentation.content.maps, (h, w), device),
         )
         loss.prepare(targets)
+        if temporal is not None:
+            previous_t = to_tensor(resize(temporal.previous, (h, w)), device)
+            reliable_t = torch.from_numpy(resize(temporal.reliable.astype(np.float32), (h, w))).to(device)[None, None]
         if x is None:
-            if settings.init == "random":
+            if temporal is not None:
+                x = previous_t.clone()
+            elif settings.init == "random":
                 x = torch.rand(content_t.shape, generator=generator).to(device)
             else:
                 x = content_t.clone()
@@ -134,6 +151,10 @@ def synthesise(
             content_term = F.mse_loss(feats[loss.content_layer], content_target)
             tv = tv_loss(x)
             total = settings.style_weight * style + settings.content_weight * content_term + settings.tv_weight * tv
+            if temporal is not None:
+                steady = (reliable_t * (x - previous_t).pow(2)).mean()
+                total = total + temporal.weight * steady
+                terms["temporal"] = steady.item()
             total.backward()
             terms.update(style=style.item(), content=content_term.item(), tv=tv.item(), total=total.item())
             return total
