@@ -17,6 +17,7 @@ import json
 import os
 import time
 import tomllib
+import typing
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -33,6 +34,7 @@ from sst.core.options import TransferOptions, normalised
 
 BACKENDS = ("local", "ray")
 OVERRIDABLE = {f.name for f in fields(TransferOptions)}
+HINTS = typing.get_type_hints(TransferOptions)
 
 
 @dataclass(frozen=True)
@@ -138,17 +140,17 @@ def manifest(path: Path, out: Path) -> Batch:
 
 def _typed(name: str, value: Any, base: Path) -> Any:
     """A manifest's value as the field's type (CSV gives strings); map paths relative to the manifest."""
-    default = TransferOptions.__dataclass_fields__[name].default
     if name == "content_map":
         return base / value
     if name == "style_maps":
         return tuple(base / p for p in (value.split(";") if isinstance(value, str) else value))
-    if not isinstance(value, str) or isinstance(default, str) or name == "iters":
+    kinds = {t for t in typing.get_args(HINTS[name]) or (HINTS[name],)} - {type(None)}
+    if not isinstance(value, str) or str in kinds:
         return value
     try:
-        if isinstance(default, bool):
+        if bool in kinds:
             return value.lower() in ("1", "true", "yes")
-        return int(value) if isinstance(default, int) or name in ("classes",) else float(value)
+        return int(value) if int in kinds else float(value)
     except ValueError:
         raise SSTError(f"manifest option {name}={value!r} is not a number") from None
 
