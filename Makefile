@@ -21,7 +21,13 @@ demo: $(STAMP)
 	$(BIN)/sst models fetch $(MODELS)
 	$(BIN)/sst demo -o demo-out
 
-test: $(STAMP)
+# The browser test drives Debian's Chromium (Playwright's own browser download cannot work offline).
+CHROMIUM := /usr/bin/chromium
+
+$(CHROMIUM):
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+
+test: $(STAMP) $(CHROMIUM)
 	$(BIN)/sst models fetch $(MODELS)
 	$(BIN)/python -m pytest -m "not slow"
 
