@@ -7,7 +7,6 @@ same segmentation to a Stylist per loss.
 from __future__ import annotations
 
 import copy
-import functools
 import resource
 import sys
 from collections.abc import Callable, Sequence
@@ -215,22 +214,23 @@ class Stylist:
         self.options = replace(options, **loss_weights(self.loss_info.factory, options))
         self.uses_masks = self.new_loss().uses_masks
         self.features_info = self.registry.get("features", resolve_features(options.features, self.ctx))
+        self._nets: dict[str, FeatureNet] = {}  # shared with variants, as the segmenters are
         self._segmenters: dict[str, object] = {}
         self._softener: Softener | None = None
 
     def variant(self, **changes: object) -> Stylist:
-        """The same pipeline with some options changed (e.g. ``iters``), sharing what is already loaded."""
+        """The same pipeline with some options changed (e.g. ``iters``), sharing what is loaded or will be."""
         other = copy.copy(self)
         other.options = normalised(replace(self.options, **changes))
-        other.__dict__.pop("net", None)
-        if "net" in self.__dict__ and other.options.features == self.options.features:
-            other.__dict__["net"] = self.__dict__["net"]
         return other
 
-    @functools.cached_property
+    @property
     def net(self) -> FeatureNet:
         """The feature network, loaded at the first job (a Stylist that only segments never loads it)."""
-        return self.registry.create("features", self.features_info.name, self.ctx)
+        name = self.features_info.name
+        if name not in self._nets:
+            self._nets[name] = self.registry.create("features", name, self.ctx)
+        return self._nets[name]
 
     def new_loss(self) -> StyleLoss:
         o = self.options
