@@ -11,7 +11,8 @@ import sys
 
 
 class Interrupted(BaseException):
-    """Ctrl-C, raised by sst's own handler so that no library turns it into another exit."""
+    """Ctrl-C, raised by sst's own handler so that no library turns it into another exit; a command may
+    raise it again with what was kept (``Interrupted("the finished frames are kept in ...")``)."""
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -24,6 +25,6 @@ def main() -> None:
         from sst.cli.app import main as run_command
 
         run_command()
-    except (Interrupted, KeyboardInterrupt):
-        sys.stderr.write("interrupted; nothing was written\n")
+    except (Interrupted, KeyboardInterrupt) as exc:
+        sys.stderr.write(f"interrupted; {exc.args[0] if exc.args else 'nothing was written'}\n")
         raise SystemExit(130) from None

@@ -8,19 +8,13 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Group
 from rich.live import Live
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from sst.cli.console import err, notice
-from sst.cli.options import takes_options
+from sst.cli.console import err, notice, progress_bars
+from sst.cli.options import Address, Backend, Workers, takes_options
 from sst.core.batch import grid, manifest, pairs, run_batch, expand
 from sst.core.errors import SSTError
 from sst.core.options import TransferOptions
-
-
-def _bar() -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    TextColumn("eta"), TimeRemainingColumn(), console=err)
 
 
 @takes_options("batch")
@@ -30,9 +24,9 @@ def batch(
     paired: Annotated[bool, typer.Option("--pairs", help="Each content with the style of the same name, not every style.")] = False,
     manifest_file: Annotated[Optional[Path], typer.Option("--manifest", help="Jobs from a .csv, .jsonl or .toml file: content, styles, maps and option overrides per job.")] = None,
     output: Annotated[Path, typer.Option("-o", "--output", help="Folder for the results, batch.json and contact.png.")] = Path("batch-out"),
-    workers: Annotated[int, typer.Option(help="Jobs at once: 1 runs them in this process; N, a pool (or N Ray actors).")] = 1,
-    backend: Annotated[str, typer.Option(help="local (this machine) or ray (a Ray cluster: pip install 'sst[ray]').")] = "local",
-    address: Annotated[Optional[str], typer.Option(help="Ray cluster address (ray start --head prints it); default: a local Ray.")] = None,
+    workers: Workers = 1,
+    backend: Backend = "local",
+    address: Address = None,
     retry_failed: Annotated[bool, typer.Option("--retry-failed", help="Run again the jobs that failed before.")] = False,
     *,
     options: TransferOptions,
@@ -48,8 +42,8 @@ def batch(
         jobs = pairs(*found, output) if paired else grid(*found, output)
     else:
         raise SSTError("give --contents and --styles (files, folders or globs), or --manifest FILE")
-    progress = _bar()
-    levels = _bar()
+    progress = progress_bars()
+    levels = progress_bars()
     task = progress.add_task("jobs", total=len(jobs.jobs))
     failed = 0
 

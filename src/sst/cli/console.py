@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 err = Console(stderr=True)
+
+
+def progress_bars(transient: bool = False) -> Progress:
+    """Bars with a count, the time taken and an ETA, as every command shows them."""
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    TextColumn("eta"), TimeRemainingColumn(), console=err, transient=transient)
 
 
 def notice(message: str) -> None:

@@ -31,6 +31,7 @@ from sst.core.grid import labelled_grid
 from sst.core.images import IMAGE_SUFFIXES, load_image, resize, save_image, write_atomic
 from sst.core.models import file_sha256
 from sst.core.options import TransferOptions, normalised
+from sst.core.ray_cluster import start_ray, threads_per_worker
 
 BACKENDS = ("local", "ray")
 OVERRIDABLE = {f.name for f in fields(TransferOptions)}
@@ -215,7 +216,7 @@ def _local(jobs: list[Job], options: TransferOptions, workers: int,
     import multiprocessing
 
     method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
-    threads = max(1, (os.cpu_count() or 1) // workers)
+    threads = threads_per_worker(workers)
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method), initializer=_init_worker,
                              initargs=(threads,)) as pool:
         futures = {pool.submit(run_job, job, options): job for job in jobs}
@@ -224,15 +225,9 @@ def _local(jobs: list[Job], options: TransferOptions, workers: int,
 
 
 def _ray(jobs: list[Job], options: TransferOptions, workers: int, address: str | None) -> Iterator[tuple[Job, dict]]:
-    try:
-        import ray
-    except ImportError:
-        raise SSTError("--backend ray needs Ray; install it with: pip install 'sst[ray]'") from None
-    if not ray.is_initialized():
-        ray.init(address=address, num_cpus=None if address else os.cpu_count(), include_dashboard=False,
-                 log_to_driver=False, logging_level="ERROR")
+    ray = start_ray(address)
     gpus = 1 if options.device.startswith("cuda") else 0
-    threads = max(1, (os.cpu_count() or 1) // max(1, workers))
+    threads = threads_per_worker(workers)
 
     @ray.remote(num_gpus=gpus, num_cpus=threads)
     class Worker:
