@@ -10,11 +10,11 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import Progress
 from rich.table import Table
 
-from sst.cli import batch_cmd, compare_cmd, evaluate_cmd, models_cmd
-from sst.cli.console import err, notice, print_error
+from sst.cli import batch_cmd, compare_cmd, evaluate_cmd, models_cmd, video_cmd
+from sst.cli.console import err, notice, print_error, progress_bars
 from sst.cli.options import takes_options
 from sst.core.errors import SSTError
 from sst.core.registry import default_registry
@@ -28,6 +28,7 @@ app.add_typer(models_cmd.app, name="models")
 app.command()(compare_cmd.compare)
 app.command()(evaluate_cmd.evaluate)
 app.command()(batch_cmd.batch)
+app.command()(video_cmd.video)
 
 
 class LevelBars:
@@ -46,8 +47,7 @@ class LevelBars:
 
     def on_level(self, level: int, iterations: int, shape: tuple[int, int]) -> Callable[[], None]:
         if self.progress is None:
-            self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                     TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), console=err)
+            self.progress = progress_bars()
             self.progress.start()
         progress = self.progress
         task = progress.add_task(f"level {level + 1} ({shape[1]}x{shape[0]})", total=iterations)

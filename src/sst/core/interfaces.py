@@ -92,6 +92,10 @@ class Suitability:
 
 
 class Segmenter(Protocol):
+    """Masks of a content and its styles. A segmenter class may set ``consistent_labels = True`` when its
+    labels mean the same parts on every image (face parts, classes), not clusters of this one: ``sst video``
+    then segments every frame instead of carrying the first frame's masks along the flow."""
+
     def segment(self, request: SegmentRequest) -> Segmentation: ...
 
 

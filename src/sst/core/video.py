@@ -1,191 +1,249 @@
 """A clip in a style, frame after frame, temporally consistent (``sst video``; Ruder et al. 2016).
 
-Frames come from a video file (PyAV: mp4, webm, mov, mkv) or a folder of images, resized to ``--size``.
-The first frame gets the full iterations; each later frame starts from the previous result warped by the
-content's optical flow (:mod:`sst.core.flow`) and adds the temporal loss over the pixels where that warp
-is reliable, with ``frame_iters``. ``temporal_weight=0`` gives independent frames from the content.
-The masks are made on the first frame and carried along by the same flow, so every frame has the first
-frame's labels. Each result frame is written with its sidecar to a work folder as it is made; a rerun
-continues after the last finished frame. The video is encoded to a temporary file, the audio stream
-copied, and moved to the output only once complete.
+The first frame runs every level; each later frame starts from the previous result warped by the content's
+optical flow (:mod:`sst.core.flow`), adds the temporal loss over the pixels where that warp is reliable, and
+runs ``frame_iters`` iterations at the finest level. ``temporal_weight=0`` stylises every frame on its own.
+A frame that few pixels of the previous one reach (a new shot) starts afresh like the first. Each result
+frame is written with its sidecar to a work folder as it is made; a rerun reuses every frame whose inputs
+and settings are unchanged. ``backend="ray"`` cuts a long clip into chunks at keyframes, each chunk
+sequential and the chunks in parallel; the seams are hidden by a cross-fade over ``OVERLAP`` frames that
+both neighbours stylise.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
-import os
-import tempfile
+import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 
 from sst.core.errors import SSTError
 from sst.core.flow import flow, reliability, warp
-from sst.core.images import IMAGE_SUFFIXES, embedded_record, load_image, resize_long_side, write_result
+from sst.core.images import check_writable, embedded_record, load_image, save_image, write_result
 from sst.core.interfaces import Segmentation, SemanticMasks
 from sst.core.options import TransferOptions
+from sst.core.ray_cluster import start_ray, threads_per_worker
 from sst.core.stylist import Segmented, Stylist
-from sst.core.synthesis import Temporal
+from sst.core.synthesis import Temporal, level_iters
+from sst.core.transfer import check_level_sides
+from sst.core.video_io import VIDEO_SUFFIXES, Clip, read_clip, write_video
 
-VIDEO_SUFFIXES = (".mp4", ".webm", ".mov", ".mkv")
-FOLDER_FPS = Fraction(25)  # frames per second of a folder of frames
-CODECS = {".webm": "libvpx-vp9"}  # else H.264
-
-
-def _av():
-    try:
-        import av
-    except ImportError:
-        raise SSTError("sst video needs PyAV; install it with: pip install 'sst[video]'") from None
-    return av
+TEMPORAL_WEIGHT = 100.0  # --temporal-weight's default (BENCHMARKS.md, "Video")
+NEW_SHOT = 0.3  # a frame with fewer reliable pixels than this share is a new shot
+CHUNK_FRAMES = 48  # --chunk: frames per chunk with --backend ray (a chunk starts at a keyframe after this)
+OVERLAP = 4  # frames both neighbouring chunks stylise, cross-faded at the seam
+BACKENDS = ("local", "ray")
 
 
-@dataclass
-class Clip:
-    frames: list[np.ndarray]  # uint8 RGB at the synthesis size
-    fps: Fraction
-    source: Path
-    start_seconds: float
+def _moved(s: Segmentation, offsets: np.ndarray) -> Segmentation:
+    maps = np.stack([warp(m.astype(np.float32), offsets) for m in s.content.maps])
+    return Segmentation(SemanticMasks(s.content.labels, maps), s.styles, s.notes)
 
 
-def frame_bound(text: str | None, fps: Fraction) -> int | None:
-    """``12`` is frame 12; ``1.5s`` is the frame at 1.5 seconds."""
-    if text is None:
-        return None
-    try:
-        return round(float(text[:-1]) * fps) if text.endswith("s") else int(text)
-    except ValueError:
-        raise SSTError(f"--start/--end '{text}' is neither a frame number (12) nor a time (1.5s)") from None
+def _blended(fresh: Segmentation, carried: Segmentation, reliable: np.ndarray) -> Segmentation:
+    """This frame's own masks, smoothed over time: half the carried ones where the flow is reliable."""
+    keep = 0.5 * reliable[None]
+    maps = (1 - keep) * fresh.content.maps + keep * carried.content.maps
+    return Segmentation(SemanticMasks(fresh.content.labels, maps.astype(np.float32)), carried.styles, carried.notes)
 
 
-def read_clip(path: Path, size: int, start: str | None = None, end: str | None = None) -> Clip:
-    """The frames from ``start`` up to (not including) ``end``, resized to ``size`` on the long side."""
-    if path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-        first, last = frame_bound(start, FOLDER_FPS) or 0, frame_bound(end, FOLDER_FPS)
-        frames = [resize_long_side(load_image(p), size) for p in files[first:last]]
-        fps, offset = FOLDER_FPS, first / FOLDER_FPS
-    elif path.suffix.lower() in VIDEO_SUFFIXES and path.is_file():
-        av = _av()
-        try:
-            with av.open(str(path)) as container:
-                stream = container.streams.video[0]
-                fps = Fraction(stream.average_rate or FOLDER_FPS)
-                first, last = frame_bound(start, fps) or 0, frame_bound(end, fps)
-                frames = []
-                for i, frame in enumerate(container.decode(stream)):
-                    if last is not None and i >= last:
-                        break
-                    if i >= first:
-                        frames.append(resize_long_side(frame.to_ndarray(format="rgb24"), size))
-        except (av.error.FFmpegError, IndexError) as exc:
-            raise SSTError(f"cannot read the video {path} ({exc}); give an mp4/webm/mov file or a folder of frames") from None
-        offset = first / fps
-    else:
-        raise SSTError(f"{path} is neither a video ({', '.join(VIDEO_SUFFIXES)}) nor a folder of frames")
-    if not frames:
-        raise SSTError(f"no frame of {path} between --start and --end")
-    return Clip(frames, fps, path, float(offset))
-
-
-def write_video(frames: list[np.ndarray], clip: Clip, output: Path) -> None:
-    """Encode ``frames`` at the clip's rate, copying the source's audio over the same span; the output
-    appears only once complete."""
-    av = _av()
-    h, w = (d - d % 2 for d in frames[0].shape[:2])  # yuv420p needs even sides
-    fd, tmp = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.", suffix=output.suffix)
-    os.close(fd)
-    try:
-        with av.open(tmp, "w") as out:
-            video = out.add_stream(CODECS.get(output.suffix.lower(), "libx264"), rate=clip.fps)
-            video.width, video.height, video.pix_fmt = w, h, "yuv420p"
-            source = av.open(str(clip.source)) if clip.source.is_file() else None
-            audio = source.streams.audio[0] if source is not None and source.streams.audio else None
-            copied = out.add_stream_from_template(audio) if audio is not None else None
-            for image in frames:
-                for packet in video.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(image[:h, :w]), format="rgb24")):
-                    out.mux(packet)
-            for packet in video.encode():
-                out.mux(packet)
-            if copied is not None:
-                span = (clip.start_seconds, clip.start_seconds + len(frames) / clip.fps)
-                for packet in source.demux(audio):
-                    if packet.dts is None or packet.pts is None:
-                        continue
-                    t = float(packet.pts * audio.time_base)
-                    if span[0] <= t < span[1]:
-                        packet.pts -= round(span[0] / audio.time_base)
-                        packet.dts -= round(span[0] / audio.time_base)
-                        packet.stream = copied
-                        out.mux(packet)
-            if source is not None:
-                source.close()
-        os.replace(tmp, output)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-
-
-def _carried(segmented: Segmented, offsets: np.ndarray) -> Segmented:
-    """The content's masks moved by the flow onto the next frame; the styles' stay."""
-    def moved(s: Segmentation) -> Segmentation:
-        maps = np.stack([warp(m.astype(np.float32), offsets) for m in s.content.maps])
-        return Segmentation(SemanticMasks(s.content.labels, maps), s.styles, s.notes)
-
-    return Segmented(moved(segmented.raw), moved(segmented.soft), segmented.plugins)
+def next_masks(previous: Segmented, offsets: np.ndarray, reliable: np.ndarray, fresh: Segmented | None) -> Segmented:
+    """The content's masks on the next frame: the previous frame's moved by the flow (the styles' stay), or,
+    when the segmenter made this frame's own with the same labels, those smoothed by the moved ones."""
+    raw, soft = _moved(previous.raw, offsets), _moved(previous.soft, offsets)
+    if fresh is None or fresh.raw.content.labels != previous.raw.content.labels:
+        return Segmented(raw, soft, previous.plugins)
+    return Segmented(_blended(fresh.raw, raw, reliable), _blended(fresh.soft, soft, reliable), previous.plugins)
 
 
 def frame_path(work: Path, index: int) -> Path:
     return work / f"frame_{index:06d}.png"
 
 
+def frame_key(previous_key: str, content: np.ndarray, styles: list[np.ndarray], options: TransferOptions,
+              temporal_weight: float) -> str:
+    """sha256 of what a frame's result depends on: this frame, the styles, the options, and (through
+    ``previous_key``) every frame before it; a finished frame is reused only when its key matches."""
+    digest = hashlib.sha256(previous_key.encode())
+    for image in (content, *styles):
+        digest.update(str(image.shape).encode() + np.ascontiguousarray(image).tobytes())
+    digest.update(json.dumps([asdict(options), temporal_weight], default=str, sort_keys=True).encode())
+    return digest.hexdigest()
+
+
+def default_frame_iters(options: TransferOptions) -> int:
+    """Half the finest level's iterations: a later frame starts from the previous result, at the finest level."""
+    return max(1, level_iters(options.iters, options.levels)[-1] // 2)
+
+
+def check_settings(temporal_weight: float, frame_iters: int | None) -> None:
+    if temporal_weight < 0:
+        raise SSTError("--temporal-weight must not be negative (0: every frame on its own)")
+    if frame_iters is not None and frame_iters < 1:
+        raise SSTError("--frame-iters must be at least 1")
+
+
+def _quiet(stylist: Stylist) -> Stylist:
+    """The same pipeline, saying nothing: what it would say was said for the first frame."""
+    stylist.notice = lambda message: None
+    return stylist
+
+
 def stylise_clip(
     clip: Clip, styles: list[np.ndarray], work: Path, options: TransferOptions, *, temporal_weight: float,
-    frame_iters: int | str | None = None, stylist: Stylist | None = None,
-    notice: Callable[[str], None] = lambda m: None, on_frame: Callable[[int, bool], None] = lambda i, skipped: None,
+    frame_iters: int | None = None, stylist: Stylist | None = None,
+    notice: Callable[[str], None] = lambda m: None,
+    on_frame: Callable[[int, bool], None] = lambda i, skipped: None,
+    on_level: Callable[[int, int, tuple[int, int]], Callable[[], None]] | None = None,
 ) -> list[np.ndarray]:
-    """Every frame of ``clip`` in the style of ``styles``; frames finished before (in ``work``) are reused."""
-    if temporal_weight < 0:
-        raise SSTError("--temporal-weight must not be negative")
+    """Every frame of ``clip`` in the style of ``styles``; frames finished before (in ``work``, same key) are
+    reused. The first frame, and the first of each new shot, runs every level. With ``temporal_weight > 0`` a
+    later frame runs only the finest level, ``frame_iters`` iterations, from the previous result warped by
+    the flow, plus the temporal loss; with ``0`` every frame is stylised on its own like the first.
+    A segmenter whose labels mean the same on every image (``consistent_labels``, e.g. portrait) segments
+    every frame (landmarks per frame), smoothed by the flow; other masks (clusters, hand-drawn maps) are
+    carried by the flow from the first frame of the shot."""
+    check_settings(temporal_weight, frame_iters)
     first = stylist or Stylist(options, notice=notice)
-    later = first.variant(iters=frame_iters) if frame_iters is not None else first
+    iters = frame_iters if frame_iters is not None else default_frame_iters(first.options)
+    later = _quiet(first.variant(levels=1, iters=iters) if temporal_weight > 0 else first.variant())
     work.mkdir(parents=True, exist_ok=True)
+    maps_given = first.options.content_map is not None
     results: list[np.ndarray] = []
-    segmented = None
+    segmented: Segmented | None = None
+    segmenting: Stylist | None = None  # segments later frames, when the segmenter's labels are consistent
+    key = ""
     for i, content in enumerate(clip.frames):
-        if i == 0:
-            if first.uses_masks:
-                segmented = first.segment(content, styles, first.options.content_map, first.options.style_maps)
-        else:
+        trust = backward = None
+        if i > 0:
             backward, forward = flow(clip.frames[i - 1], content), flow(content, clip.frames[i - 1])
-            if segmented is not None:
-                segmented = _carried(segmented, backward)
+            trust = reliability(backward, forward)
+        fresh_start = trust is None or trust.mean() < NEW_SHOT
+        if trust is not None and fresh_start:
+            first.notice(f"frame {i}: {trust.mean():.0%} of its pixels follow the previous frame; a new shot, "
+                         "started afresh")
+        stylist_i = first if fresh_start else later
+        if first.uses_masks:
+            if segmented is None or (fresh_start and not maps_given):
+                segmented = stylist_i.segment(content, styles, first.options.content_map, first.options.style_maps)
+                segmenter = segmented.plugins[0]
+                consistent = getattr(segmenter.factory, "consistent_labels", False)
+                segmenting = _quiet(first.variant(segmenter=segmenter.name)) if consistent else None
+            elif trust is not None:
+                fresh = segmenting.segment(content, []) if segmenting is not None else None
+                segmented = next_masks(segmented, backward, trust, fresh)
+        key = frame_key(key, content, styles, stylist_i.options, 0.0 if fresh_start else temporal_weight)
         path = frame_path(work, i)
         record = embedded_record(path) if path.is_file() else None
-        if record is not None and record.get("frame") == i and record.get("temporal_weight") == temporal_weight:
+        if record is not None and record.get("key") == key:
             results.append(load_image(path))
             on_frame(i, True)
             continue
         temporal = None
-        if i > 0 and temporal_weight > 0:
-            temporal = Temporal(warp(results[-1], backward), reliability(backward, forward), temporal_weight)
-        stylist_i = first if i == 0 else later
-        job = stylist_i.stylise(content, styles, segmented, temporal=temporal)
+        if not fresh_start and temporal_weight > 0:
+            temporal = Temporal(warp(results[-1], backward), trust, temporal_weight)
+        job = stylist_i.stylise(content, styles, segmented, on_level=on_level, temporal=temporal)
         write_result(path, job.image, json.loads(json.dumps({
-            "frame": i, "source": str(clip.source), "temporal_weight": temporal_weight,
-            "options": asdict(stylist_i.options), "levels": [asdict(r) for r in job.levels]}, default=str)))
+            "frame": i, "key": key, "source": str(clip.source), "temporal_weight": temporal_weight,
+            "new_shot": fresh_start, "options": asdict(stylist_i.options),
+            "plugins": [p.as_dict() for p in job.plugins], "levels": [asdict(r) for r in job.levels]}, default=str)))
         results.append(job.image)
         on_frame(i, False)
     return results
 
 
-def check_video_output(output: Path, inputs: list[Path]) -> None:
-    if output.suffix.lower() not in VIDEO_SUFFIXES and output.suffix:
+# -- chunks, for --backend ray ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Chunk:
+    """Frames ``start`` to ``end`` (exclusive) of the clip; the chunk stylises from ``lead_in`` (the previous
+    chunk's last ``OVERLAP`` frames) so that the seam can be cross-faded."""
+
+    lead_in: int
+    start: int
+    end: int
+
+
+def plan_chunks(frames: int, keyframes: tuple[int, ...], length: int, overlap: int = OVERLAP) -> list[Chunk]:
+    """Chunks of about ``length`` frames, each starting at the first keyframe at least ``length`` frames after
+    the previous start (a folder of frames, or a clip without a keyframe there: exactly ``length`` after)."""
+    if length < 2 * overlap:
+        raise SSTError(f"--chunk must be at least {2 * overlap} frames (twice the {overlap} cross-faded at a seam)")
+    starts = [0]
+    while starts[-1] + length < frames:
+        due = starts[-1] + length
+        later = [k for k in keyframes if due <= k < due + length and k < frames]
+        starts.append(later[0] if later else due)
+    ends = starts[1:] + [frames]
+    return [Chunk(max(0, s - overlap) if s else 0, s, e) for s, e in zip(starts, ends)]
+
+
+def crossfaded(previous: list[np.ndarray], lead_in: list[np.ndarray]) -> list[np.ndarray]:
+    """The overlap's frames: from the previous chunk's results to this chunk's, linearly."""
+    n = len(lead_in)
+    return [((1 - (k + 1) / (n + 1)) * a + (k + 1) / (n + 1) * b + 0.5).astype(np.uint8)
+            for k, (a, b) in enumerate(zip(previous, lead_in))]
+
+
+_STYLISTS: dict[str, Stylist] = {}  # a Ray worker's pipelines, by options (models loaded once per worker)
+
+
+def _chunk_on_worker(clip: Clip, styles: list[np.ndarray], work: Path, options: TransferOptions,
+                     temporal_weight: float, frame_iters: int | None, threads: int) -> list[np.ndarray]:
+    import torch
+
+    torch.set_num_threads(threads)
+    key = json.dumps(asdict(options), default=str, sort_keys=True)
+    stylist = _STYLISTS.setdefault(key, Stylist(options))
+    return stylise_clip(clip, styles, work, options, temporal_weight=temporal_weight, frame_iters=frame_iters,
+                        stylist=stylist)
+
+
+def stylise_chunks(clip: Clip, styles: list[np.ndarray], work: Path, options: TransferOptions, *,
+                   temporal_weight: float, frame_iters: int | None, length: int, workers: int,
+                   address: str | None, on_frame: Callable[[int, bool], None]) -> list[np.ndarray]:
+    """``clip`` cut into chunks (:func:`plan_chunks`) stylised on Ray, each in ``work/chunk_START``; the
+    overlaps cross-faded. ``on_frame`` is called as each chunk's frames come back."""
+    chunks = plan_chunks(len(clip.frames), clip.keyframes, length)
+    ray = start_ray(address)
+    threads = threads_per_worker(workers)
+    remote = ray.remote(num_cpus=threads, num_gpus=1 if options.device.startswith("cuda") else 0)(_chunk_on_worker)
+    styles_ref = ray.put(styles)
+    pending = {remote.remote(clip.part(c.lead_in, c.end), styles_ref, work / f"chunk_{c.start:06d}", options,
+                             temporal_weight, frame_iters, threads): c for c in chunks}
+    done: dict[Chunk, list[np.ndarray]] = {}
+    while pending:
+        ready, _ = ray.wait(list(pending), num_returns=1)
+        for ref in ready:
+            chunk = pending.pop(ref)
+            done[chunk] = ray.get(ref)
+            for i in range(chunk.start, chunk.end):
+                on_frame(i, False)
+    frames: list[np.ndarray] = []
+    for chunk in chunks:
+        own = done[chunk]
+        lead = own[: chunk.start - chunk.lead_in]
+        if lead:
+            frames[-len(lead):] = crossfaded(frames[-len(lead):], lead)
+        frames += own[len(lead):]
+    return frames
+
+
+def check_video_output(output: Path, inputs: list[Path], size: int) -> None:
+    """Refuse, before any work, an output that is not a video or a folder, is an input, or cannot be written."""
+    if output.suffix and output.suffix.lower() not in VIDEO_SUFFIXES:
         raise SSTError(f"output {output} must be a video ({', '.join(VIDEO_SUFFIXES)}) or a folder (no suffix)")
+    if output.exists() and output.suffix and not output.is_file():
+        raise SSTError(f"output {output} exists and is not a file; choose another")
+    if output.exists() and not output.suffix and not output.is_dir():
+        raise SSTError(f"output {output} exists and is not a folder; choose another")
     if any(output.resolve() == p.resolve() for p in inputs):
         raise SSTError(f"output {output} is one of the inputs; choose another")
+    check_writable(output if output.suffix else output / "frame.png", 3 * size * size)
 
 
 def work_folder(output: Path) -> Path:
@@ -194,21 +252,45 @@ def work_folder(output: Path) -> Path:
 
 
 def stylise_video(source: Path, style_paths: list[Path], output: Path, options: TransferOptions | None = None, *,
-                  temporal_weight: float = 100.0, frame_iters: int | str | None = None, start: str | None = None,
-                  end: str | None = None, notice: Callable[[str], None] = lambda m: None,
+                  temporal_weight: float = TEMPORAL_WEIGHT, frame_iters: int | None = None, start: str | None = None,
+                  end: str | None = None, backend: str = "local", chunk: int = CHUNK_FRAMES, workers: int = 2,
+                  address: str | None = None, notice: Callable[[str], None] = lambda m: None,
+                  on_clip: Callable[[int], None] = lambda n: None,
                   on_frame: Callable[[int, bool], None] = lambda i, skipped: None,
-                  on_clip: Callable[[int], None] = lambda n: None) -> Path:
-    """``source`` (a video or a folder of frames) in the style of ``style_paths``, written to ``output``."""
-    options = options or TransferOptions()
-    check_video_output(output, [source, *style_paths])
+                  on_level: Callable[[int, int, tuple[int, int]], Callable[[], None]] | None = None) -> Path:
+    """``source`` (a video or a folder of frames) in the style of ``style_paths``, written to ``output`` (a
+    video, or a folder of frames); ``on_clip(frames)`` once the clip is read. ``backend="ray"``: chunks of
+    about ``chunk`` frames on ``workers`` Ray workers (:func:`stylise_chunks`)."""
+    if not style_paths:
+        raise SSTError("no style image given; name at least one")
+    if backend not in BACKENDS:
+        raise SSTError(f"--backend must be one of {', '.join(BACKENDS)}")
+    check_settings(temporal_weight, frame_iters)
     stylist = Stylist(options, notice=notice)
-    clip = read_clip(source, stylist.options.size, start, end)
-    styles = [load_image(p, needed_side=stylist.options.size) for p in style_paths]
+    o = stylist.options
+    maps = ([o.content_map] if o.content_map else []) + list(o.style_maps)
+    check_video_output(output, [source, *style_paths, *maps], o.size)
+    for p in maps:
+        if not p.exists():
+            raise SSTError(f"map not found: {p}; check the path")
+    styles = [load_image(p, needed_side=math.ceil(o.size * o.style_scale)) for p in style_paths]
+    for p, s in zip(style_paths, styles):
+        check_level_sides(f"the style {p}", s, o, o.style_scale)
+    clip = read_clip(source, o.size, start, end)
+    check_level_sides(f"the clip {source}", clip.frames[0], o)
+    work = work_folder(output)
+    if backend == "ray":
+        plan_chunks(len(clip.frames), clip.keyframes, chunk)  # refuses a bad --chunk before any work
     on_clip(len(clip.frames))
-    frames = stylise_clip(clip, styles, work_folder(output), stylist.options, temporal_weight=temporal_weight,
-                          frame_iters=frame_iters, stylist=stylist, notice=notice, on_frame=on_frame)
+    if backend == "ray":
+        frames = stylise_chunks(clip, styles, work, o, temporal_weight=temporal_weight, frame_iters=frame_iters,
+                                length=chunk, workers=workers, address=address, on_frame=on_frame)
+        if not output.suffix:
+            for i, image in enumerate(frames):
+                save_image(frame_path(work, i), image)
+    else:
+        frames = stylise_clip(clip, styles, work, o, temporal_weight=temporal_weight, frame_iters=frame_iters,
+                              stylist=stylist, on_frame=on_frame, on_level=on_level)
     if output.suffix:
-        output.parent.mkdir(parents=True, exist_ok=True)
         write_video(frames, clip, output)
     return output
-

@@ -189,6 +189,7 @@ class PortraitSegmenter:
     """Background, body, hair, face, eyes, nose, mouth from person, skin and dlib68 landmarks (Zhao et al. 2017)."""
 
     detector = "dlib68"
+    consistent_labels = True  # the same seven parts on every image: a clip is segmented frame by frame
 
     def __init__(self, ctx: PluginContext) -> None:
         self.ctx = ctx

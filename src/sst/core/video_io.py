@@ -1,0 +1,119 @@
+"""Clips in and out: frames from a video file (PyAV: mp4, webm, mov, mkv) or a folder of images, and the
+result encoded at the source's frame rate with its audio stream copied, appearing only once complete."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+from sst.core.errors import SSTError
+from sst.core.images import IMAGE_SUFFIXES, load_image, resize_long_side
+
+VIDEO_SUFFIXES = (".mp4", ".webm", ".mov", ".mkv")
+FOLDER_FPS = Fraction(25)  # frames per second of a folder of frames
+CODECS = {".webm": "libvpx-vp9"}  # else H.264
+
+
+def _av():
+    try:
+        import av
+    except ImportError:
+        raise SSTError("sst video needs PyAV; install it with: pip install 'sst[video]'") from None
+    return av
+
+
+@dataclass
+class Clip:
+    frames: list[np.ndarray]  # uint8 RGB at the synthesis size
+    fps: Fraction
+    source: Path
+    start_seconds: float
+    keyframes: tuple[int, ...] = ()  # indices (into ``frames``) the codec marked as keyframes
+
+    def part(self, start: int, end: int) -> Clip:
+        """Frames ``start`` to ``end`` (exclusive) as a clip of their own."""
+        return Clip(self.frames[start:end], self.fps, self.source, self.start_seconds + start / self.fps,
+                    tuple(k - start for k in self.keyframes if start <= k < end))
+
+
+def frame_bound(text: str | None, fps: Fraction) -> int | None:
+    """``12`` is frame 12; ``1.5s`` is the frame at 1.5 seconds."""
+    if text is None:
+        return None
+    try:
+        return round(float(text[:-1]) * fps) if text.endswith("s") else int(text)
+    except ValueError:
+        raise SSTError(f"--start/--end '{text}' is neither a frame number (12) nor a time (1.5s)") from None
+
+
+def read_clip(path: Path, size: int, start: str | None = None, end: str | None = None) -> Clip:
+    """The frames from ``start`` up to (not including) ``end``, resized to ``size`` on the long side."""
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        first, last = frame_bound(start, FOLDER_FPS) or 0, frame_bound(end, FOLDER_FPS)
+        frames, keys = [resize_long_side(load_image(p), size) for p in files[first:last]], []
+        fps, offset = FOLDER_FPS, first / FOLDER_FPS
+    elif path.suffix.lower() in VIDEO_SUFFIXES and path.is_file():
+        av = _av()
+        try:
+            with av.open(str(path)) as container:
+                stream = container.streams.video[0]
+                fps = Fraction(stream.average_rate or FOLDER_FPS)
+                first, last = frame_bound(start, fps) or 0, frame_bound(end, fps)
+                frames, keys = [], []
+                for i, frame in enumerate(container.decode(stream)):
+                    if last is not None and i >= last:
+                        break
+                    if i >= first:
+                        keys += [len(frames)] if frame.key_frame else []
+                        frames.append(resize_long_side(frame.to_ndarray(format="rgb24"), size))
+        except (av.error.FFmpegError, IndexError) as exc:
+            raise SSTError(f"cannot read the video {path} ({exc}); give an mp4/webm/mov file or a folder of frames") from None
+        offset = first / fps
+    else:
+        raise SSTError(f"{path} is neither a video ({', '.join(VIDEO_SUFFIXES)}) nor a folder of frames")
+    if not frames:
+        raise SSTError(f"no frame of {path} between --start and --end")
+    return Clip(frames, fps, path, float(offset), tuple(keys))
+
+
+def write_video(frames: list[np.ndarray], clip: Clip, output: Path) -> None:
+    """Encode ``frames`` at the clip's rate, copying the source's audio over the same span; the output
+    appears only once complete."""
+    av = _av()
+    h, w = (d - d % 2 for d in frames[0].shape[:2])  # yuv420p needs even sides
+    fd, tmp = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.", suffix=output.suffix)
+    os.close(fd)
+    try:
+        with av.open(tmp, "w") as out:
+            video = out.add_stream(CODECS.get(output.suffix.lower(), "libx264"), rate=clip.fps)
+            video.width, video.height, video.pix_fmt = w, h, "yuv420p"
+            source = av.open(str(clip.source)) if clip.source.is_file() else None
+            audio = source.streams.audio[0] if source is not None and source.streams.audio else None
+            copied = out.add_stream_from_template(audio) if audio is not None else None
+            for image in frames:
+                for packet in video.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(image[:h, :w]), format="rgb24")):
+                    out.mux(packet)
+            for packet in video.encode():
+                out.mux(packet)
+            if copied is not None:
+                span = (clip.start_seconds, clip.start_seconds + len(frames) / clip.fps)
+                for packet in source.demux(audio):
+                    if packet.dts is None or packet.pts is None:
+                        continue
+                    t = float(packet.pts * audio.time_base)
+                    if span[0] <= t < span[1]:
+                        packet.pts -= round(span[0] / audio.time_base)
+                        packet.dts -= round(span[0] / audio.time_base)
+                        packet.stream = copied
+                        out.mux(packet)
+            if source is not None:
+                source.close()
+        os.replace(tmp, output)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
