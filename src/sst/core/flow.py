@@ -22,11 +22,13 @@ def flow(source: np.ndarray, target: np.ndarray) -> np.ndarray:
     return dis.calc(_grey(target), _grey(source), None)
 
 
-def warp(image: np.ndarray, offsets: np.ndarray) -> np.ndarray:
-    """``image`` sampled at each pixel plus its offset (bilinear; edges repeated)."""
+def warp(image: np.ndarray, offsets: np.ndarray, sharp: bool = False) -> np.ndarray:
+    """``image`` sampled at each pixel plus its offset (edges repeated): bilinear, or bicubic with ``sharp``,
+    for an image warped frame after frame (bilinear blurs a little more at every frame: measured in
+    BENCHMARKS.md, "Video")."""
     h, w = offsets.shape[:2]
     xs, ys = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
-    return cv2.remap(image, xs + offsets[..., 0], ys + offsets[..., 1], cv2.INTER_LINEAR,
+    return cv2.remap(image, xs + offsets[..., 0], ys + offsets[..., 1], cv2.INTER_CUBIC if sharp else cv2.INTER_LINEAR,
                      borderMode=cv2.BORDER_REPLICATE)
 
 

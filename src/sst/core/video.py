@@ -15,7 +15,8 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -145,7 +146,7 @@ def stylise_clip(
             continue
         temporal = None
         if not fresh_start and temporal_weight > 0:
-            temporal = Temporal(warp(results[-1], backward), trust, temporal_weight)
+            temporal = Temporal(warp(results[-1], backward, sharp=True), trust, temporal_weight)
         job = stylist_i.stylise(content, styles, segmented, on_level=on_level, temporal=temporal)
         write_result(path, job.image, json.loads(json.dumps({
             "frame": i, "key": key, "source": str(clip.source), "temporal_weight": temporal_weight,
@@ -251,7 +252,8 @@ def work_folder(output: Path) -> Path:
     return output if not output.suffix else output.with_name(output.name + ".frames")
 
 
-def stylise_video(source: Path, style_paths: list[Path], output: Path, options: TransferOptions | None = None, *,
+def stylise_video(source: str | os.PathLike[str], style_paths: Sequence[str | os.PathLike[str]],
+                  output: str | os.PathLike[str], options: TransferOptions | None = None, *,
                   temporal_weight: float = TEMPORAL_WEIGHT, frame_iters: int | None = None, start: str | None = None,
                   end: str | None = None, backend: str = "local", chunk: int = CHUNK_FRAMES, workers: int = 2,
                   address: str | None = None, notice: Callable[[str], None] = lambda m: None,
@@ -261,6 +263,7 @@ def stylise_video(source: Path, style_paths: list[Path], output: Path, options: 
     """``source`` (a video or a folder of frames) in the style of ``style_paths``, written to ``output`` (a
     video, or a folder of frames); ``on_clip(frames)`` once the clip is read. ``backend="ray"``: chunks of
     about ``chunk`` frames on ``workers`` Ray workers (:func:`stylise_chunks`)."""
+    source, output, style_paths = Path(source), Path(output), [Path(p) for p in style_paths]
     if not style_paths:
         raise SSTError("no style image given; name at least one")
     if backend not in BACKENDS:
