@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from sst.cli import batch_cmd, compare_cmd, evaluate_cmd, models_cmd
+from sst.cli import batch_cmd, compare_cmd, evaluate_cmd, models_cmd, ui_cmd
 from sst.cli.console import err, notice, print_error
 from sst.cli.options import takes_options
 from sst.core.errors import SSTError
@@ -28,6 +28,7 @@ app.add_typer(models_cmd.app, name="models")
 app.command()(compare_cmd.compare)
 app.command()(evaluate_cmd.evaluate)
 app.command()(batch_cmd.batch)
+app.command()(ui_cmd.ui)
 
 
 class LevelBars:
