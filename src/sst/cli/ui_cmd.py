@@ -9,6 +9,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from sst.cli import Interrupted
 from sst.cli.console import err, notice
 from sst.core.errors import SSTError
 
@@ -23,12 +24,23 @@ def ui(
     """Serve a local web page: upload, segment and repaint the labels, stylise with live progress, compare losses."""
     if importlib.util.find_spec("gradio") is None:
         raise SSTError("sst ui needs Gradio, which is not installed; pip install 'sst[ui]'")
-    from sst.ui.page import serve
+    if output is not None and output.exists() and not output.is_dir():
+        raise SSTError(f"{output} exists and is not a folder; choose another --output")
+    from sst.ui.page import launch
 
     folder = output or Path(tempfile.mkdtemp(prefix="sst-ui-"))
-    if folder.exists() and not folder.is_dir():
-        raise SSTError(f"{folder} exists and is not a folder; choose another --output")
+    try:
+        blocks = launch(host, port, folder)
+    except SSTError:
+        if output is None:
+            folder.rmdir()
+        raise
     if host not in LOOPBACK:
         notice(f"--host {host}: the page is open to the network, with no password")
     err.print(f"serving http://{host}:{port} (results in {folder}); Ctrl-C stops", highlight=False)
-    serve(host, port, folder)
+    try:
+        blocks.block_thread()
+    except Interrupted:  # Ctrl-C: every result written is whole (written atomically); say so, not "nothing"
+        err.print("stopped serving", highlight=False)
+    finally:
+        blocks.close()

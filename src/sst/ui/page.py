@@ -209,6 +209,7 @@ class Page:
             return transfer(paths[0], paths[1:], output, stylist=stylist, on_level=reporter.on_level,
                             on_image=reporter.on_image)
 
+        yield self.status(reporter), None, None, None  # the last job's result goes
         shown_state: tuple = ()
         for result in in_thread(work, reporter.cancel):
             if isinstance(result, Cancelled):
@@ -312,18 +313,16 @@ def build(pipelines: Pipelines, output: Path) -> gr.Blocks:
     return blocks
 
 
-def serve(host: str, port: int, output: Path) -> None:
-    """Serve the page on ``host:port`` until interrupted: no share link, uploads within the CLI's limit, one job
-    at a time (the others wait in the queue and see their place)."""
+def launch(host: str, port: int, output: Path) -> gr.Blocks:
+    """Start serving the page on ``host:port`` (in the background; ``block_thread()`` waits): no share link,
+    uploads within the CLI's limit, one job at a time (the others wait in the queue and see their place)."""
     blocks = build(Pipelines(), output)
     blocks.queue(default_concurrency_limit=1)
     try:
         blocks.launch(server_name=host, server_port=port, share=False, max_file_size=max_upload_bytes(),
                       allowed_paths=[str(output)], ssr_mode=False, quiet=True, prevent_thread_lock=True,
                       footer_links=["settings"])
-    except OSError as exc:
-        raise SSTError(f"cannot serve on {host}:{port} ({exc}); choose another --port") from None
-    try:
-        blocks.block_thread()
-    finally:
-        blocks.close()
+    except OSError:
+        raise SSTError(f"cannot serve on {host}:{port}: the port is taken or the address is not this machine's; "
+                       "choose another --port or --host") from None
+    return blocks
