@@ -4,6 +4,8 @@ waiting in the queue meanwhile, and the job stopped.
 
     python benchmarks/ui_screenshots.py -o ui-shots       # PNGs in ui-shots/, the server's results in ui-shots/results/
 
+``ui.jpg`` (the window after Segment and a brush stroke) is the README's ``docs/ui.jpg``.
+
 Needs the ui extra, Playwright and Debian's chromium (``make test`` installs it). The images are the
 conftest's drawn two-region pair.
 """
@@ -34,6 +36,8 @@ def main() -> None:
             print(f"wrote {out / name}.png")
 
         ui_browser.segment_and_repaint(page, url, pair["content"], pair["style"], "region2", [(0.5, 0.3), (0.5, 0.7)], shot)
+        page.screenshot(path=str(out / "ui.jpg"), type="jpeg", quality=80)  # the README's picture (docs/ui.jpg)
+        print(f"wrote {out / 'ui.jpg'}")
         ui_browser.stylise(page, shot)
         print("downloads:", [a.inner_text() for a in page.locator("#downloads a").all()])
         page.get_by_role("tab", name="Compare").click()
