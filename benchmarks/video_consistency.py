@@ -33,7 +33,7 @@ import torch
 from sst.core.flow import flow, reliability, warping_error
 from sst.core.grid import labelled_grid
 from sst.core.images import load_image, save_image
-from sst.core.metrics import LPIPS, measure, metric_features, texture_energy
+from sst.core.metrics import LPIPS, measure, metric_features
 from sst.core.options import TransferOptions
 from sst.core.stylist import Stylist
 from sst.core.video import default_frame_iters, frame_path, stylise_video

@@ -126,6 +126,8 @@ CASES = [
     Case("typo in --softener with automatic masks", lambda t: (run_args(t, "--softener", "gausian"), {}),
          "unknown softener"),
     Case("typo in --features", lambda t: (run_args(t, "--features", "vgg91"), {}), "unknown features"),
+    Case("sst ui --output is a file", lambda t: ((t / "f").write_text("x"), ["ui", "-o", str(t / "f")])[1:] + ({},),
+         "not a folder", outputs=[]),
 ]
 
 

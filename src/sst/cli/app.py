@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from sst.cli import batch_cmd, compare_cmd, evaluate_cmd, models_cmd, video_cmd
+from sst.cli import batch_cmd, compare_cmd, evaluate_cmd, models_cmd, ui_cmd, video_cmd
 from sst.cli.console import err, notice, print_error, progress_bars
 from sst.cli.options import takes_options
 from sst.core.errors import SSTError
@@ -29,6 +29,7 @@ app.command()(compare_cmd.compare)
 app.command()(evaluate_cmd.evaluate)
 app.command()(batch_cmd.batch)
 app.command()(video_cmd.video)
+app.command()(ui_cmd.ui)
 
 
 class LevelBars:

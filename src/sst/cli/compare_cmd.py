@@ -24,18 +24,26 @@ def _number(value: object, digits: int = 3) -> str:
     return f"{value:.{digits}f}" if isinstance(value, float) else "-"
 
 
+METRIC_COLUMNS = ("loss", "semantic fidelity (chance)", "LPIPS", "region ratio", "texture", "face error", "seconds",
+                  "peak MiB")
+
+
+def metric_cells(row: dict) -> list[str]:
+    """One loss's row of :func:`~sst.core.compare.compare_losses` as the text of :data:`METRIC_COLUMNS`."""
+    fidelity, region, face = row["semantic_fidelity"], row["region_style_distance"], row["face"]
+    return [
+        row["loss"], f"{_number(fidelity.get('score'))} ({_number(fidelity.get('chance'))})",
+        _number(row["lpips"]), _number(region.get("ratio")), _number(row["texture_energy"], 1),
+        _number(face.get("error")) if "skipped" not in face else "skipped",
+        f"{row['seconds']:.1f}", f"{row['peak_memory']['process_rss_mib']:.0f}",
+    ]
+
+
 def metrics_table(rows: Sequence[dict]) -> Table:
     """The comparison as a rich table: one row per loss."""
-    table = Table("loss", "semantic fidelity (chance)", "LPIPS", "region ratio", "texture", "face error", "seconds",
-                  "peak MiB")
+    table = Table(*METRIC_COLUMNS)
     for row in rows:
-        fidelity, region, face = row["semantic_fidelity"], row["region_style_distance"], row["face"]
-        table.add_row(
-            row["loss"], f"{_number(fidelity.get('score'))} ({_number(fidelity.get('chance'))})",
-            _number(row["lpips"]), _number(region.get("ratio")), _number(row["texture_energy"], 1),
-            _number(face.get("error")) if "skipped" not in face else "skipped",
-            f"{row['seconds']:.1f}", f"{row['peak_memory']['process_rss_mib']:.0f}",
-        )
+        table.add_row(*metric_cells(row))
     return table
 
 

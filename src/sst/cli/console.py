@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 err = Console(stderr=True)
@@ -15,8 +16,8 @@ def progress_bars(transient: bool = False) -> Progress:
 
 
 def notice(message: str) -> None:
-    err.print(f"[cyan]note:[/cyan] {message}", highlight=False, soft_wrap=True)
+    err.print(f"[cyan]note:[/cyan] {escape(message)}", highlight=False, soft_wrap=True)
 
 
 def print_error(exc: Exception) -> None:
-    err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+    err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)

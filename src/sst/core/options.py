@@ -21,10 +21,13 @@ SYNTHESIS = "synthesis"  # options of every command that runs a synthesis
 MASKS = "masks"  # options that make the masks: also taken by the commands that only segment or measure
 
 
-def option(default: Any, help: str, *, scope: str = SYNTHESIS, flag: str | None = None, cli: Any = None) -> Any:
+def option(default: Any, help: str, *, scope: str = SYNTHESIS, flag: str | None = None, cli: Any = None,
+           choices: tuple[str, ...] = ()) -> Any:
     """A field of :class:`TransferOptions` with what the command line needs: its ``help``, the ``scope`` of
-    commands that take it, and where the CLI differs from the field, its ``flag`` and ``cli`` type."""
-    return field(default=default, metadata={"help": help, "scope": scope, "flag": flag, "cli": cli})
+    commands that take it, where the CLI differs from the field its ``flag`` and ``cli`` type, and for a word
+    from a fixed set its ``choices`` (the web page offers them; :func:`check_options` checks them)."""
+    return field(default=default, metadata={"help": help, "scope": scope, "flag": flag, "cli": cli,
+                                            "choices": choices})
 
 
 RECOMMENDED = "(default: the loss's recommended weight, else 1)"
@@ -52,14 +55,16 @@ class TransferOptions:
                                      "-style_scale).")
     search: str = option("auto", "Nearest-patch search of the patch losses: exact (every pair), approx (PatchMatch, "
                                  "linear in the pixel count) or auto (exact while a layer has under 40 M patch pairs); "
-                                 "the sidecar records which ran.")
-    search_precision: str = option("fp32", "Precision of the search's vectors: fp32, or fp16/bf16 with --device cuda.")
+                                 "the sidecar records which ran.", choices=SEARCHES)
+    search_precision: str = option("fp32", "Precision of the search's vectors: fp32, or fp16/bf16 with --device cuda.",
+                                    choices=tuple(PRECISIONS))
     force: bool = option(False, "Run even when the memory estimate says the run will not fit.")
     style_rotations: int = option(0, "Also match style copies rotated by k*pi/24, k=-N..N (CNNMRF).")
     style_scales: int = option(0, "Also match style copies scaled by 1.05**k, k=-N..N (CNNMRF).")
     preserve_colour: bool = option(False, "Luminance-only transfer (Gatys et al. 2016): the result keeps the "
                                           "content's colours.")
-    init: str = option("content", "Start from the content image or from noise (random, the paper's choice).")
+    init: str = option("content", "Start from the content image or from noise (random, the paper's choice).",
+                      choices=INITS)
     seed: int = option(0, "Random seed; runs are reproducible.")
     features: str = option("auto", "Feature network (vgg19, vgg16, ...); auto: vgg19 when its cached weights pass "
                                    "their sha256 check, else vgg16 (it says which and why).")
@@ -75,9 +80,11 @@ class TransferOptions:
     content_map: Path | None = option(None, "Colour-coded semantic map of the content (manual segmenter).", scope=MASKS)
     style_maps: tuple[Path, ...] = option((), "Colour-coded semantic map of a style; once per style, in order.",
                                           scope=MASKS, flag="--style-map", cli=list[Path])
-    content_kind: str = option("auto", "Content: photo, artwork or auto, for the portrait masks.", scope=MASKS)
-    style_kind: str = option("auto", "Styles: photo, artwork or auto, for the portrait masks.", scope=MASKS)
-    device: str = option("cpu", "cpu or cuda.")
+    content_kind: str = option("auto", "Content: photo, artwork or auto, for the portrait masks.", scope=MASKS,
+                          choices=KINDS)
+    style_kind: str = option("auto", "Styles: photo, artwork or auto, for the portrait masks.", scope=MASKS,
+                        choices=KINDS)
+    device: str = option("cpu", "cpu or cuda.", choices=("cpu", "cuda"))
     save_masks: bool = option(False, "Also write the masks used (grey images and a colour composite) to OUT_masks/.")
 
 

@@ -257,9 +257,10 @@ class Stylist:
 
     def stylise(self, content: np.ndarray, styles: Sequence[np.ndarray], segmented: Segmented | None = None,
                 on_level: Callable[[int, int, tuple[int, int]], Callable[[], None]] | None = None,
-                temporal: Temporal | None = None) -> Stylised:
+                temporal: Temporal | None = None, on_image: Callable[[np.ndarray], None] | None = None) -> Stylised:
         """One job: ``content`` in the style of ``styles``. When the loss uses masks they are ``segmented``'s,
-        else made here (with the options' maps)."""
+        else made here (with the options' maps). ``on_image``: the image being made, after every iteration
+        (:func:`~sst.core.synthesis.synthesise`; in the content's colours with ``preserve_colour``)."""
         o, loss = self.options, self.new_loss()
         plugins = [self.loss_info, self.features_info]
         estimate = check_memory(self.net, loss, content, styles, o, self.device, self.notice)
@@ -287,8 +288,13 @@ class Stylist:
         torch.manual_seed(o.seed)
         if self.device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(self.device)
+
+        def preview(image: np.ndarray) -> None:
+            assert on_image is not None
+            on_image(recombine(image, content) if o.preserve_colour else image)
+
         image, levels = synthesise(synth_content, synth_styles, self.net, loss, settings, self.device,
-                                   synth_segmentation, on_level, temporal)
+                                   synth_segmentation, on_level, temporal, preview if on_image else None)
         if o.preserve_colour:
             image = recombine(image, content)
         return Stylised(image, levels, segmentation, estimate, len(synth_styles), plugins)

@@ -99,11 +99,13 @@ def synthesise(
     segmentation: Segmentation | None = None,
     on_level: Callable[[int, int, tuple[int, int]], Callable[[], None]] | None = None,
     temporal: Temporal | None = None,
+    on_image: Callable[[np.ndarray], None] | None = None,
 ) -> tuple[np.ndarray, list[LevelReport]]:
     """Stylise ``content`` with ``styles``; returns the image (uint8 RGB) and a report per level.
 
     ``on_level(level, iterations, (h, w))`` is called as each level starts and returns
-    a callback invoked once per L-BFGS iteration (for progress display).
+    a callback invoked once per L-BFGS iteration (for progress display); ``on_image``, when given,
+    receives the image being optimised (uint8 RGB, this level's size) after every iteration (for a preview).
     """
     generator = torch.Generator(device="cpu").manual_seed(settings.seed)
     taps = set(loss.layers) | {loss.content_layer}
@@ -173,6 +175,8 @@ def synthesise(
             if state_iters == 1:
                 first_done = time.perf_counter() - start
             tick()
+            if on_image is not None:
+                on_image(to_image(x))
             return value
 
         optimiser.step(counted)

@@ -126,12 +126,14 @@ def transfer(
     on_level: Callable[[int, int, tuple[int, int]], Callable[[], None]] | None = None,
     stylist: Stylist | None = None,
     segmented: Segmented | None = None,
+    on_image: Callable[[np.ndarray], None] | None = None,
 ) -> TransferResult:
     """Stylise ``content`` with one or more ``styles``; write ``output`` and its ``.json`` sidecar.
 
     ``stylist``: a pipeline built before (its options, registry and models are used; the models stay
     loaded between calls); else one is built from ``options``. ``segmented``: masks made before (by
-    :meth:`Stylist.segment`), used instead of segmenting here. Raises :class:`SSTError` for bad input
+    :meth:`Stylist.segment`), used instead of segmenting here. ``on_level`` and ``on_image`` report progress
+    (:meth:`Stylist.stylise`). Raises :class:`SSTError` for bad input
     (one line, says what to do); everything that can be checked is checked before any work.
     """
     started = time.perf_counter()
@@ -156,7 +158,7 @@ def transfer(
         if not p.exists():
             raise SSTError(f"map not found: {p}; check the path")
 
-    job = stylist.stylise(content_image, style_images, segmented, on_level=on_level)
+    job = stylist.stylise(content_image, style_images, segmented, on_level=on_level, on_image=on_image)
     segmentation = job.segmentation
     sidecar = {
         "sst_version": __version__,
