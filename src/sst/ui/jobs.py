@@ -56,13 +56,12 @@ class Pipelines:
         self._notice: Callable[[str], None] = lambda message: None
 
     def stylist(self, options: TransferOptions, notice: Callable[[str], None]) -> Stylist:
-        """A pipeline for ``options`` whose notices go to ``notice``; the feature network is loaded once."""
+        """A pipeline for ``options`` whose notices go to ``notice``; the feature network loads once."""
         self._notice = notice
         key = json.dumps({name: getattr(options, name) for name in BUILT})
-        if key not in self._built:
-            built = Stylist(options, registry=self.registry, models=self.models, notice=lambda m: self._notice(m))
-            built.net  # noqa: B018 -- loaded here, so that every variant shares it
-            self._built[key] = built
+        if key not in self._built:  # its variants share the feature network it loads at the first job
+            self._built[key] = Stylist(options, registry=self.registry, models=self.models,
+                                       notice=lambda m: self._notice(m))
         return self._built[key].variant(**{f.name: getattr(options, f.name) for f in fields(options)
                                            if f.name not in BUILT})
 
