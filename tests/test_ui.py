@@ -139,13 +139,22 @@ def test_stop_ends_a_running_job_at_its_next_iteration_and_writes_nothing(two_re
     stylist = Pipelines().stylist(options, reporter.notice)
     out = tmp_path / "results" / "out.png"
 
+    seen, reached = [], threading.Event()
+
+    def on_image(image) -> None:  # the job waits at its second iteration until Stop is pressed
+        reporter.on_image(image)
+        seen.append(image)
+        if len(seen) == 2:
+            reached.set()
+            reporter.cancel.wait(30)
+
     def work():
         return transfer(two_region_pair["content"], [two_region_pair["style"]], out, stylist=stylist,
-                        on_level=reporter.on_level, on_image=reporter.on_image)
+                        on_level=reporter.on_level, on_image=on_image)
 
     for last in in_thread(work, reporter.cancel, every=0.05):
-        if "iteration 2/" in reporter.step:
-            reporter.cancel.set()  # what the page's Stop does
+        if reached.is_set():
+            reporter.cancel.set()  # what the page's Stop does, from the page's thread
     assert isinstance(last, Cancelled) and "stopped" in str(last)
     assert "iteration 50/50" not in reporter.step and reporter.image is not None
     assert list(out.parent.glob("*")) == []
