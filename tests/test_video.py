@@ -21,7 +21,8 @@ from sst.core.interfaces import Segmentation, SemanticMasks
 from sst.core.options import TransferOptions
 from sst.core.stylist import Segmented, Stylist
 from sst.core.video import frame_path, next_masks, plan_chunks, stylise_clip
-from sst.core.video_io import Clip
+from sst.core.errors import SSTError
+from sst.core.video_io import Clip, read_clip
 from sst.plugins.segmenters.portrait import PortraitSegmenter
 from tests.conftest import run_cli
 
@@ -196,3 +197,18 @@ def test_chunks_start_at_keyframes_and_their_seams_are_crossfaded(clip_and_style
     for k, i in enumerate(range(4, 8)):  # the overlap: from the first chunk's results towards the second's
         t = (k + 1) / 5
         assert np.abs(frames[i] - ((1 - t) * first[i] + t * second[k])).max() <= 1
+
+
+def test_a_folder_of_frames_reads_in_natural_order_and_refuses_mixed_sizes(tmp_path: Path) -> None:
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for i in (1, 2, 10):
+        save_image(folder / f"{i}.png", np.full((32, 48, 3), i * 20, np.uint8))
+    (folder / "notes.txt").write_text("not a frame")
+    clip = read_clip(folder, 48)
+    assert [int(f[0, 0, 0]) for f in clip.frames] == [20, 40, 200], "2.png comes before 10.png"
+    save_image(folder / "11.png", np.zeros((40, 40, 3), np.uint8))
+    with pytest.raises(SSTError, match="frame 3 .* every frame of a clip must have one size"):
+        read_clip(folder, 48)
+    with pytest.raises(SSTError, match="negative"):
+        read_clip(folder, 48, start="-2")

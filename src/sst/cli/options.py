@@ -31,7 +31,7 @@ COMMANDS: dict[str, tuple[str, ...]] = {  # every command that takes options: th
 }
 # Options of the commands that run on several workers (sst batch, sst video), declared once here.
 Workers = Annotated[int, typer.Option(help="At once: sst batch runs 1 job in this process or N in a pool (or on N Ray actors); sst video, N chunks on Ray.")]
-Backend = Annotated[str, typer.Option(help="local (this machine) or ray (a Ray cluster: pip install 'sst[ray]').")]
+Backend = Annotated[str, typer.Option(help="local (this machine) or ray (a Ray cluster: pip install 'sst\\[ray]').")]
 Address = Annotated[Optional[str], typer.Option(help="Ray cluster address (ray start --head prints it); default: a local Ray.")]
 
 README_START, README_END = "<!-- options: start -->", "<!-- options: end -->"

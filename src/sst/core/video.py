@@ -242,6 +242,9 @@ def check_video_output(output: Path, inputs: list[Path], size: int) -> None:
         raise SSTError(f"output {output} exists and is not a file; choose another")
     if output.exists() and not output.suffix and not output.is_dir():
         raise SSTError(f"output {output} exists and is not a folder; choose another")
+    work = work_folder(output)
+    if work.exists() and not work.is_dir():
+        raise SSTError(f"{work} (where the frames go) exists and is not a folder; move it or choose another output")
     if any(output.resolve() == p.resolve() for p in inputs):
         raise SSTError(f"output {output} is one of the inputs; choose another")
     check_writable(output if output.suffix else output / "frame.png", 3 * size * size)
@@ -295,5 +298,5 @@ def stylise_video(source: str | os.PathLike[str], style_paths: Sequence[str | os
         frames = stylise_clip(clip, styles, work, o, temporal_weight=temporal_weight, frame_iters=frame_iters,
                               stylist=stylist, on_frame=on_frame, on_level=on_level)
     if output.suffix:
-        write_video(frames, clip, output)
+        write_video(frames, clip, output, notice)
     return output

@@ -4,7 +4,9 @@ result encoded at the source's frame rate with its audio stream copied, appearin
 from __future__ import annotations
 
 import os
+import re
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -46,15 +48,23 @@ def frame_bound(text: str | None, fps: Fraction) -> int | None:
     if text is None:
         return None
     try:
-        return round(float(text[:-1]) * fps) if text.endswith("s") else int(text)
-    except ValueError:
+        bound = round(float(text[:-1]) * fps) if text.endswith("s") else int(text)
+    except (ValueError, OverflowError):
         raise SSTError(f"--start/--end '{text}' is neither a frame number (12) nor a time (1.5s)") from None
+    if bound < 0:
+        raise SSTError(f"--start/--end '{text}' is negative; give a frame number or a time from the clip's start")
+    return bound
+
+
+def _in_order(path: Path) -> tuple:
+    """Frame files in natural order: ``2.png`` before ``10.png``."""
+    return tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", path.name))
 
 
 def read_clip(path: Path, size: int, start: str | None = None, end: str | None = None) -> Clip:
     """The frames from ``start`` up to (not including) ``end``, resized to ``size`` on the long side."""
     if path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        files = sorted((p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES), key=_in_order)
         first, last = frame_bound(start, FOLDER_FPS) or 0, frame_bound(end, FOLDER_FPS)
         frames, keys = [resize_long_side(load_image(p), size) for p in files[first:last]], []
         fps, offset = FOLDER_FPS, first / FOLDER_FPS
@@ -75,14 +85,21 @@ def read_clip(path: Path, size: int, start: str | None = None, end: str | None =
         except (av.error.FFmpegError, IndexError) as exc:
             raise SSTError(f"cannot read the video {path} ({exc}); give an mp4/webm/mov file or a folder of frames") from None
         offset = first / fps
+    elif not path.exists():
+        raise SSTError(f"{path} not found; check the path")
     else:
         raise SSTError(f"{path} is neither a video ({', '.join(VIDEO_SUFFIXES)}) nor a folder of frames")
     if not frames:
         raise SSTError(f"no frame of {path} between --start and --end")
+    odd = next((i for i, f in enumerate(frames) if f.shape != frames[0].shape), None)
+    if odd is not None:
+        raise SSTError(f"frame {first + odd} of {path} is {frames[odd].shape[1]}x{frames[odd].shape[0]} at --size, the "
+                       f"first is {frames[0].shape[1]}x{frames[0].shape[0]}; every frame of a clip must have one size")
     return Clip(frames, fps, path, float(offset), tuple(keys))
 
 
-def write_video(frames: list[np.ndarray], clip: Clip, output: Path) -> None:
+def write_video(frames: list[np.ndarray], clip: Clip, output: Path,
+                notice: Callable[[str], None] = lambda m: None) -> None:
     """Encode ``frames`` at the clip's rate, copying the source's audio over the same span; the output
     appears only once complete."""
     av = _av()
@@ -95,7 +112,12 @@ def write_video(frames: list[np.ndarray], clip: Clip, output: Path) -> None:
             video.width, video.height, video.pix_fmt = w, h, "yuv420p"
             source = av.open(str(clip.source)) if clip.source.is_file() else None
             audio = source.streams.audio[0] if source is not None and source.streams.audio else None
-            copied = out.add_stream_from_template(audio) if audio is not None else None
+            copied = None
+            if audio is not None:
+                try:
+                    copied = out.add_stream_from_template(audio)
+                except ValueError as exc:  # e.g. AAC into webm: the video is kept, without its sound
+                    notice(f"the audio is not copied: {exc}; choose an output format that takes it (.mp4, .mkv)")
             for image in frames:
                 for packet in video.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(image[:h, :w]), format="rgb24")):
                     out.mux(packet)
