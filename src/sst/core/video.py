@@ -22,10 +22,12 @@ from pathlib import Path
 
 import numpy as np
 
+from sst import __version__
 from sst.core.errors import SSTError
 from sst.core.flow import flow, reliability, warp
 from sst.core.images import check_writable, embedded_record, load_image, save_image, write_result
 from sst.core.interfaces import Segmentation, SemanticMasks
+from sst.core.models import file_sha256
 from sst.core.options import TransferOptions
 from sst.core.ray_cluster import start_ray, threads_per_worker
 from sst.core.stylist import Segmented, Stylist
@@ -66,13 +68,16 @@ def frame_path(work: Path, index: int) -> Path:
 
 
 def frame_key(previous_key: str, content: np.ndarray, styles: list[np.ndarray], options: TransferOptions,
-              temporal_weight: float) -> str:
-    """sha256 of what a frame's result depends on: this frame, the styles, the options, and (through
-    ``previous_key``) every frame before it; a finished frame is reused only when its key matches."""
+              temporal_weight: float, plugins: Sequence[str]) -> str:
+    """sha256 of what a frame's result depends on: this frame, the styles, the options, the plugins that
+    resolved ``auto`` (and sst's version), the map files, and (through ``previous_key``) every frame before
+    it; a finished frame is reused only when its key matches."""
     digest = hashlib.sha256(previous_key.encode())
     for image in (content, *styles):
         digest.update(str(image.shape).encode() + np.ascontiguousarray(image).tobytes())
-    digest.update(json.dumps([asdict(options), temporal_weight], default=str, sort_keys=True).encode())
+    maps = [p for p in (options.content_map, *options.style_maps) if p is not None]
+    digest.update(json.dumps([asdict(options), temporal_weight, list(plugins), __version__,
+                              [file_sha256(Path(p)) for p in maps]], default=str, sort_keys=True).encode())
     return digest.hexdigest()
 
 
@@ -137,7 +142,8 @@ def stylise_clip(
             elif trust is not None:
                 fresh = segmenting.segment(content, []) if segmenting is not None else None
                 segmented = next_masks(segmented, backward, trust, fresh)
-        key = frame_key(key, content, styles, stylist_i.options, 0.0 if fresh_start else temporal_weight)
+        resolved = [stylist_i.features_info.name, *(p.name for p in (segmented.plugins if segmented else ()))]
+        key = frame_key(key, content, styles, stylist_i.options, 0.0 if fresh_start else temporal_weight, resolved)
         path = frame_path(work, i)
         record = embedded_record(path) if path.is_file() else None
         if record is not None and record.get("key") == key:
