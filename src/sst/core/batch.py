@@ -178,22 +178,15 @@ def finished(job: Job, record: dict | None, key: str) -> bool:
 
 # -- workers --------------------------------------------------------------------------------------------
 
-_STYLISTS: dict[str, Any] = {}  # a worker's pipelines, by options (models loaded once per worker)
-
-
 def run_job(job: Job, options: TransferOptions, on_level: Callable | None = None) -> dict:
     """One job in this process, with this process's pipeline for its options; never raises for the job's
     own failure: the result says ``failed`` and the one-line error."""
-    from sst.core.stylist import Stylist
+    from sst.core.stylist import kept_stylist
     from sst.core.transfer import transfer
 
     started = time.perf_counter()
     try:
-        o = job.options(options)
-        key = json.dumps(asdict(o), default=str, sort_keys=True)
-        if key not in _STYLISTS:
-            _STYLISTS[key] = Stylist(o)
-        transfer(job.content, job.styles, job.output, stylist=_STYLISTS[key], on_level=on_level)
+        transfer(job.content, job.styles, job.output, stylist=kept_stylist(job.options(options)), on_level=on_level)
         return {"status": "done", "seconds": time.perf_counter() - started, "error": None}
     except SSTError as exc:
         return {"status": "failed", "seconds": time.perf_counter() - started, "error": str(exc)}

@@ -7,10 +7,11 @@ same segmentation to a Stylist per loss.
 from __future__ import annotations
 
 import copy
+import json
 import resource
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -298,3 +299,15 @@ class Stylist:
         if o.preserve_colour:
             image = recombine(image, content)
         return Stylised(image, levels, segmentation, estimate, len(synth_styles), plugins)
+
+
+_KEPT: dict[str, Stylist] = {}
+
+
+def kept_stylist(options: TransferOptions) -> Stylist:
+    """This process's pipeline for ``options``, built at the first call (a batch or Ray worker loads its
+    models once, not per job)."""
+    key = json.dumps(asdict(options), default=str, sort_keys=True)
+    if key not in _KEPT:
+        _KEPT[key] = Stylist(options)
+    return _KEPT[key]

@@ -30,7 +30,7 @@ from sst.core.interfaces import Segmentation, SemanticMasks
 from sst.core.models import file_sha256
 from sst.core.options import TransferOptions
 from sst.core.ray_cluster import start_ray, threads_per_worker
-from sst.core.stylist import Segmented, Stylist
+from sst.core.stylist import Segmented, Stylist, kept_stylist
 from sst.core.synthesis import Temporal, level_iters
 from sst.core.transfer import check_level_sides
 from sst.core.video_io import VIDEO_SUFFIXES, Clip, read_clip, write_video
@@ -67,17 +67,28 @@ def frame_path(work: Path, index: int) -> Path:
     return work / f"frame_{index:06d}.png"
 
 
-def frame_key(previous_key: str, content: np.ndarray, styles: list[np.ndarray], options: TransferOptions,
-              temporal_weight: float, plugins: Sequence[str]) -> str:
-    """sha256 of what a frame's result depends on: this frame, the styles, the options, the plugins that
-    resolved ``auto`` (and sst's version), the map files, and (through ``previous_key``) every frame before
-    it; a finished frame is reused only when its key matches."""
-    digest = hashlib.sha256(previous_key.encode())
-    for image in (content, *styles):
-        digest.update(str(image.shape).encode() + np.ascontiguousarray(image).tobytes())
-    maps = [p for p in (options.content_map, *options.style_maps) if p is not None]
-    digest.update(json.dumps([asdict(options), temporal_weight, list(plugins), __version__,
-                              [file_sha256(Path(p)) for p in maps]], default=str, sort_keys=True).encode())
+def _image_bytes(image: np.ndarray) -> bytes:
+    return str(image.shape).encode() + np.ascontiguousarray(image).tobytes()
+
+
+def clip_key(styles: list[np.ndarray], options: TransferOptions) -> str:
+    """sha256 of what every frame of a clip depends on alike: the styles, the map files and sst's version."""
+    digest = hashlib.sha256(__version__.encode())
+    for image in styles:
+        digest.update(_image_bytes(image))
+    for path in (options.content_map, *options.style_maps):
+        if path is not None:
+            digest.update(file_sha256(Path(path)).encode())
+    return digest.hexdigest()
+
+
+def frame_key(previous_key: str, content: np.ndarray, options: TransferOptions, temporal_weight: float,
+              plugins: Sequence[str]) -> str:
+    """sha256 of what a frame's result depends on: (through ``previous_key``, which starts as the
+    :func:`clip_key`) the clip and every frame before it, this frame, its options and the plugins that
+    resolved ``auto``; a finished frame is reused only when its key matches."""
+    digest = hashlib.sha256(previous_key.encode() + _image_bytes(content))
+    digest.update(json.dumps([asdict(options), temporal_weight, list(plugins)], default=str, sort_keys=True).encode())
     return digest.hexdigest()
 
 
@@ -122,7 +133,7 @@ def stylise_clip(
     results: list[np.ndarray] = []
     segmented: Segmented | None = None
     segmenting: Stylist | None = None  # segments later frames, when the segmenter's labels are consistent
-    key = ""
+    key = clip_key(styles, first.options)
     for i, content in enumerate(clip.frames):
         trust = backward = None
         if i > 0:
@@ -143,7 +154,7 @@ def stylise_clip(
                 fresh = segmenting.segment(content, []) if segmenting is not None else None
                 segmented = next_masks(segmented, backward, trust, fresh)
         resolved = [stylist_i.features_info.name, *(p.name for p in (segmented.plugins if segmented else ()))]
-        key = frame_key(key, content, styles, stylist_i.options, 0.0 if fresh_start else temporal_weight, resolved)
+        key = frame_key(key, content, stylist_i.options, 0.0 if fresh_start else temporal_weight, resolved)
         path = frame_path(work, i)
         record = embedded_record(path) if path.is_file() else None
         if record is not None and record.get("key") == key:
@@ -175,11 +186,15 @@ class Chunk:
     end: int
 
 
+def check_chunk(length: int, overlap: int = OVERLAP) -> None:
+    if length < 2 * overlap:
+        raise SSTError(f"--chunk must be at least {2 * overlap} frames (twice the {overlap} cross-faded at a seam)")
+
+
 def plan_chunks(frames: int, keyframes: tuple[int, ...], length: int, overlap: int = OVERLAP) -> list[Chunk]:
     """Chunks of about ``length`` frames, each starting at the first keyframe at least ``length`` frames after
     the previous start (a folder of frames, or a clip without a keyframe there: exactly ``length`` after)."""
-    if length < 2 * overlap:
-        raise SSTError(f"--chunk must be at least {2 * overlap} frames (twice the {overlap} cross-faded at a seam)")
+    check_chunk(length, overlap)
     starts = [0]
     while starts[-1] + length < frames:
         due = starts[-1] + length
@@ -196,18 +211,13 @@ def crossfaded(previous: list[np.ndarray], lead_in: list[np.ndarray]) -> list[np
             for k, (a, b) in enumerate(zip(previous, lead_in))]
 
 
-_STYLISTS: dict[str, Stylist] = {}  # a Ray worker's pipelines, by options (models loaded once per worker)
-
-
 def _chunk_on_worker(clip: Clip, styles: list[np.ndarray], work: Path, options: TransferOptions,
                      temporal_weight: float, frame_iters: int | None, threads: int) -> list[np.ndarray]:
     import torch
 
     torch.set_num_threads(threads)
-    key = json.dumps(asdict(options), default=str, sort_keys=True)
-    stylist = _STYLISTS.setdefault(key, Stylist(options))
     return stylise_clip(clip, styles, work, options, temporal_weight=temporal_weight, frame_iters=frame_iters,
-                        stylist=stylist)
+                        stylist=kept_stylist(options))
 
 
 def stylise_chunks(clip: Clip, styles: list[np.ndarray], work: Path, options: TransferOptions, *,
@@ -278,6 +288,8 @@ def stylise_video(source: str | os.PathLike[str], style_paths: Sequence[str | os
     if backend not in BACKENDS:
         raise SSTError(f"--backend must be one of {', '.join(BACKENDS)}")
     check_settings(temporal_weight, frame_iters)
+    if backend == "ray":
+        check_chunk(chunk)
     stylist = Stylist(options, notice=notice)
     o = stylist.options
     maps = ([o.content_map] if o.content_map else []) + list(o.style_maps)
@@ -291,8 +303,6 @@ def stylise_video(source: str | os.PathLike[str], style_paths: Sequence[str | os
     clip = read_clip(source, o.size, start, end)
     check_level_sides(f"the clip {source}", clip.frames[0], o)
     work = work_folder(output)
-    if backend == "ray":
-        plan_chunks(len(clip.frames), clip.keyframes, chunk)  # refuses a bad --chunk before any work
     on_clip(len(clip.frames))
     if backend == "ray":
         frames = stylise_chunks(clip, styles, work, o, temporal_weight=temporal_weight, frame_iters=frame_iters,
