@@ -16,7 +16,7 @@ import pytest
 from skimage import data
 
 from sst.core.flow import flow, reliability, warping_error
-from sst.core.images import load_image, save_image
+from sst.core.images import embedded_record, load_image, save_image
 from sst.core.interfaces import Segmentation, SemanticMasks
 from sst.core.options import TransferOptions
 from sst.core.stylist import Segmented, Stylist
@@ -197,6 +197,17 @@ def test_chunks_start_at_keyframes_and_their_seams_are_crossfaded(clip_and_style
     for k, i in enumerate(range(4, 8)):  # the overlap: from the first chunk's results towards the second's
         t = (k + 1) / 5
         assert np.abs(frames[i] - ((1 - t) * first[i] + t * second[k])).max() <= 1
+    records = [json.loads(frame_path(out, i).with_suffix(".json").read_text()) for i in range(12)]
+    assert [r["crossfaded"] for r in records] == [False] * 4 + [True] * 4 + [False] * 4
+    assert [r["chunk"] for r in records] == ["chunk_000000"] * 8 + ["chunk_000008"] * 4
+    assert records[9]["key"] == embedded_record(frame_path(out / "chunk_000008", 5))["key"]
+
+    save_image(out / "frame_000050.png", frames[0].astype(np.uint8))  # not written by sst video: kept
+    shorter = run_cli("video", str(long_clip), str(style), "-o", str(out), *TINY, "--end", "5")
+    assert shorter.returncode == 0, shorter.stderr
+    assert sorted(p.name for p in out.glob("frame_*.png")) == [f"frame_{i:06d}.png" for i in range(5)] + [
+        "frame_000050.png"], "a shorter rerun leaves exactly its frames (and files sst did not write)"
+    assert not frame_path(out, 7).with_suffix(".json").exists()
 
 
 def test_a_folder_of_frames_reads_in_natural_order_and_refuses_mixed_sizes(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ from sst.cli import Interrupted
 from sst.cli.console import err, notice, progress_bars
 from sst.cli.options import Address, Backend, Workers, takes_options
 from sst.core.options import TransferOptions
-from sst.core.video import CHUNK_FRAMES, OVERLAP, TEMPORAL_WEIGHT, stylise_video, work_folder
+from sst.core.video import CHUNK_FRAMES, OVERLAP, TEMPORAL_WEIGHT, finished_frames, stylise_video, work_folder
 
 
 @takes_options("video")
@@ -50,8 +50,9 @@ def video(
             start=start, end=end, backend=backend, chunk=chunk, workers=workers, address=address, notice=notice, on_clip=lambda n: (bars.update(task, total=n), bars.start()),
             on_frame=on_frame, on_level=on_level)
     except Interrupted:
-        raise Interrupted(f"the finished frames are kept in {work_folder(output)}; run the same command again "
-                          "to continue") from None
+        finished = finished_frames(work_folder(output))
+        raise Interrupted(f"{finished} finished frames are kept in {work_folder(output)}; run the same command "
+                          "again to continue" if finished else "no frame was finished") from None
     finally:
         bars.stop()
     err.print(f"wrote {written}" + (f" (frames and sidecars in {work_folder(output)})" if output.suffix else ""))

@@ -8,13 +8,19 @@ from types import ModuleType
 from sst.core.errors import SSTError
 
 
-def start_ray(address: str | None) -> ModuleType:
-    """The ``ray`` module, joined to the cluster at ``address`` (``ray start --head`` prints it) or to a new
-    local one with this machine's cores."""
+def require_ray() -> ModuleType:
+    """The ``ray`` module, or one error line saying how to install it (checked before any work)."""
     try:
         import ray
     except ImportError:
         raise SSTError("--backend ray needs Ray; install it with: pip install 'sst[ray]'") from None
+    return ray
+
+
+def start_ray(address: str | None) -> ModuleType:
+    """The ``ray`` module, joined to the cluster at ``address`` (``ray start --head`` prints it) or to a new
+    local one with this machine's cores."""
+    ray = require_ray()
     if not ray.is_initialized():
         ray.init(address=address, num_cpus=None if address else os.cpu_count(), include_dashboard=False,
                  log_to_driver=False, logging_level="ERROR")

@@ -25,11 +25,11 @@ import numpy as np
 from sst import __version__
 from sst.core.errors import SSTError
 from sst.core.flow import flow, reliability, warp
-from sst.core.images import check_writable, embedded_record, load_image, save_image, write_result
+from sst.core.images import check_writable, embedded_record, load_image, write_result
 from sst.core.interfaces import Segmentation, SemanticMasks
 from sst.core.models import file_sha256
 from sst.core.options import TransferOptions
-from sst.core.ray_cluster import start_ray, threads_per_worker
+from sst.core.ray_cluster import require_ray, start_ray, threads_per_worker
 from sst.core.stylist import Segmented, Stylist, kept_stylist
 from sst.core.synthesis import Temporal, level_iters
 from sst.core.transfer import check_level_sides
@@ -65,6 +65,24 @@ def next_masks(previous: Segmented, offsets: np.ndarray, reliable: np.ndarray, f
 
 def frame_path(work: Path, index: int) -> Path:
     return work / f"frame_{index:06d}.png"
+
+
+def finished_frames(work: Path) -> int:
+    """How many result frames ``work`` holds (chunk folders included)."""
+    return sum(1 for _ in work.rglob("frame_*.png")) if work.is_dir() else 0
+
+
+def drop_frames_after(work: Path, count: int) -> None:
+    """Remove the frames (and sidecars) from ``count`` on that an earlier, longer run of ``sst video`` left in
+    ``work``, so that a folder output holds exactly this clip; files sst did not write are left alone."""
+    for path in sorted(work.glob("frame_*.png")):
+        index = path.stem.removeprefix("frame_")
+        if not index.isdigit() or int(index) < count:
+            continue
+        record = embedded_record(path)
+        if record is not None and "frame" in record and "key" in record:
+            path.with_suffix(".json").unlink(missing_ok=True)
+            path.unlink()
 
 
 def _image_bytes(image: np.ndarray) -> bytes:
@@ -250,6 +268,20 @@ def stylise_chunks(clip: Clip, styles: list[np.ndarray], work: Path, options: Tr
     return frames
 
 
+def write_chunked_frames(work: Path, frames: list[np.ndarray], clip: Clip, length: int) -> None:
+    """A folder output of a chunked run: every frame with a sidecar naming the chunk whose frame it is (its
+    own sidecar, with the key, in ``work/chunk_START``) and whether it was cross-faded at a seam."""
+    chunks = plan_chunks(len(frames), clip.keyframes, length)
+    for chunk in chunks:
+        own = work / f"chunk_{chunk.start:06d}"
+        for i in range(chunk.start, chunk.end):
+            record = embedded_record(frame_path(own, i - chunk.lead_in)) or {}
+            faded = any(c.lead_in <= i < c.start for c in chunks)
+            write_result(frame_path(work, i), frames[i], {
+                "frame": i, "key": record.get("key"), "source": str(clip.source), "chunk": own.name,
+                "crossfaded": faded, "options": record.get("options"), "plugins": record.get("plugins")})
+
+
 def check_video_output(output: Path, inputs: list[Path], size: int) -> None:
     """Refuse, before any work, an output that is not a video or a folder, is an input, or cannot be written."""
     if output.suffix and output.suffix.lower() not in VIDEO_SUFFIXES:
@@ -290,6 +322,7 @@ def stylise_video(source: str | os.PathLike[str], style_paths: Sequence[str | os
     check_settings(temporal_weight, frame_iters)
     if backend == "ray":
         check_chunk(chunk)
+        require_ray()
     stylist = Stylist(options, notice=notice)
     o = stylist.options
     maps = ([o.content_map] if o.content_map else []) + list(o.style_maps)
@@ -308,11 +341,12 @@ def stylise_video(source: str | os.PathLike[str], style_paths: Sequence[str | os
         frames = stylise_chunks(clip, styles, work, o, temporal_weight=temporal_weight, frame_iters=frame_iters,
                                 length=chunk, workers=workers, address=address, on_frame=on_frame)
         if not output.suffix:
-            for i, image in enumerate(frames):
-                save_image(frame_path(work, i), image)
+            write_chunked_frames(work, frames, clip, chunk)
     else:
         frames = stylise_clip(clip, styles, work, o, temporal_weight=temporal_weight, frame_iters=frame_iters,
                               stylist=stylist, on_frame=on_frame, on_level=on_level)
     if output.suffix:
         write_video(frames, clip, output, notice)
+    else:
+        drop_frames_after(work, len(frames))
     return output
