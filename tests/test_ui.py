@@ -79,6 +79,12 @@ def test_without_gradio_sst_ui_is_one_error_line_naming_the_extra(tmp_path: Path
     assert "error:" in result.stderr and "pip install 'sst[ui]'" in result.stderr
 
 
+def test_a_port_out_of_range_is_one_error_line() -> None:
+    result = run_cli("ui", "--port", "70000")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("error: --port 70000 is not a port")
+
+
 def test_widgets_come_from_the_option_table_and_give_back_its_options() -> None:
     from dataclasses import fields
 

@@ -22,6 +22,8 @@ def ui(
     output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Folder for the results (default: a new temporary folder).", show_default=False)] = None,
 ) -> None:
     """Serve a local web page: upload, segment and repaint the labels, stylise with live progress, compare losses."""
+    if not 1 <= port <= 65535:
+        raise SSTError(f"--port {port} is not a port; give one from 1 to 65535 (default 7860)")
     if importlib.util.find_spec("gradio") is None:
         raise SSTError("sst ui needs Gradio, which is not installed; pip install 'sst[ui]'")
     if output is not None and output.exists() and not output.is_dir():
