@@ -89,6 +89,21 @@ def _level_masks(masks: np.ndarray | None, shape: tuple[int, int], device: torch
     return torch.from_numpy(resize_maps(masks, shape)).to(device)
 
 
+def level_targets(styles: Sequence[np.ndarray], shape: tuple[int, int], net: FeatureNet, layers: Sequence[str],
+                  device: torch.device, segmentation: Segmentation | None = None) -> StyleTargets:
+    """A level's targets: the features of ``styles`` (already at the level's size) on ``layers``, and with a
+    ``segmentation`` the style masks and the content masks at ``shape`` (the image's (h, w) at this level)."""
+    with torch.no_grad():
+        feats = [{k: v[0] for k, v in net.extract(to_tensor(s, device), layers).items()} for s in styles]
+    return StyleTargets(
+        style_features=feats,
+        style_masks=None if segmentation is None else [
+            _level_masks(m.maps, s.shape[:2], device) for m, s in zip(segmentation.styles, styles)
+        ],
+        content_masks=None if segmentation is None else _level_masks(segmentation.content.maps, shape, device),
+    )
+
+
 def synthesise(
     content: np.ndarray,
     styles: Sequence[np.ndarray],
@@ -120,15 +135,7 @@ def synthesise(
         content_t = to_tensor(content_l, device)
         with torch.no_grad():
             content_target = net.extract(content_t, [loss.content_layer])[loss.content_layer][0]
-            style_feats = [{k: v[0] for k, v in net.extract(to_tensor(s, device), loss.layers).items()} for s in styles_l]
-        targets = StyleTargets(
-            style_features=style_feats,
-            style_masks=None if segmentation is None else [
-                _level_masks(m.maps, s.shape[:2], device) for m, s in zip(segmentation.styles, styles_l)
-            ],
-            content_masks=None if segmentation is None else _level_masks(segmentation.content.maps, (h, w), device),
-        )
-        loss.prepare(targets)
+        loss.prepare(level_targets(styles_l, (h, w), net, loss.layers, device, segmentation))
         if temporal is not None:
             previous_t = to_tensor(resize(temporal.previous, (h, w)), device)
             reliable_t = torch.from_numpy(resize(temporal.reliable.astype(np.float32), (h, w))).to(device)[None, None]
