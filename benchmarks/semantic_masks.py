@@ -15,7 +15,8 @@ process of this script (``--produce``), which only synthesises. Every output
 is then measured here, by this checkout's metrics against the hand-made maps:
 semantic fidelity, LPIPS to the content, region ratio, texture energy (the
 result's fine detail; masks that wash the brushwork out lower it) and, on the
-portrait, the landmark error. ``--gammas`` runs ``maps`` and ``auto`` of the
+portrait, the landmark error; region texture (each region's texture energy over
+its own style region's: below 1 washed out, above 1 detail taken from elsewhere). ``--gammas`` runs ``maps`` and ``auto`` of the
 after tree at several mask weights (calibration); the before tree runs at its
 own default. Writes OUT/PAIR.png (content, style, every result) and prints the
 tables.
@@ -131,13 +132,14 @@ def measure_all(pairs: dict[str, tuple[Path, Path]], columns: dict[str, Path], o
 def value(metrics: dict, name: str) -> float:
     found = {"fidelity": metrics["semantic_fidelity"]["score"], "LPIPS": metrics["lpips"],
              "region ratio": metrics["region_style_distance"]["ratio"], "texture": metrics["texture_energy"],
+             "region texture": metrics["region_texture"]["ratio"],
              "face error": metrics["face"].get("error")}[name]
     return math.nan if found is None else float(found)
 
 
 def tables(results: dict[str, dict[str, dict]], columns: list[str]) -> str:
     out = []
-    for name in ("fidelity", "LPIPS", "region ratio", "texture", "face error"):
+    for name in ("fidelity", "LPIPS", "region ratio", "texture", "region texture", "face error"):
         lines = [f"#### {name}\n", "| pair | " + " | ".join(columns) + " |", "|---|" + "---|" * len(columns)]
         sums: dict[str, list[float]] = {c: [] for c in columns}
         for pair, row in results.items():

@@ -18,7 +18,7 @@ from sst.cli.evaluate_cmd import evaluate
 from sst.core.errors import SSTError
 from sst.core.interfaces import PluginContext
 from sst.core.metrics import (
-    LPIPS, LandmarkError, mask_iou, region_style_distance, sample_labels, semantic_fidelity, texture_energy,
+    LPIPS, LandmarkError, mask_iou, region_style_distance, region_texture, sample_labels, semantic_fidelity, texture_energy,
 )
 from sst.core.models import ModelManager
 from sst.core.registry import default_registry
@@ -160,3 +160,21 @@ def test_texture_energy_is_fine_detail() -> None:
     stripes[:, ::2] = 255
     assert texture_energy(flat) == 0
     assert texture_energy(blurred) < 0.5 * texture_energy(image) < texture_energy(stripes)
+
+
+def test_region_texture_compares_each_region_with_its_own_style_region() -> None:
+    """Style: stripes on the left (label 0), flat on the right (1). An output with stripes in its label-0
+    half and flat in its label-1 half scores 1; swapping which half carries the stripes scores 0 for the
+    striped label and a large ratio for the flat one; a label the styles lack is left out."""
+    stripes = np.zeros((32, 32, 3), np.uint8)
+    stripes[:, ::2] = 255
+    flat = np.full((32, 32, 3), 128, np.uint8)
+    style = np.concatenate([stripes, flat], 1)
+    style_labels = np.repeat([[0] * 32 + [1] * 32], 32, 0)
+    same = region_texture(style, style, style_labels, style_labels)
+    assert same.ratio == pytest.approx(1, abs=0.05) and set(same.per_label) == {0, 1}
+    swapped = region_texture(np.concatenate([flat, stripes], 1), style, style_labels, style_labels)
+    assert swapped.per_label[0] < 0.1 and swapped.per_label[1] > 10
+    extra = style_labels.copy()
+    extra[:, 60:] = 2
+    assert 2 not in region_texture(style, style, extra, style_labels).per_label

@@ -10,6 +10,8 @@
   statistics are to its own style region than to the other style regions.
 - :func:`texture_energy`: the output's fine detail (brushwork), the mean
   absolute Laplacian of its luminance; masks that wash texture out lower it.
+- :func:`region_texture`: each output region's texture energy over that of its
+  own style region (1: as detailed as the region it copies).
 - :func:`mask_iou`: IoU of masks against a label map.
 - :class:`LandmarkError`: landmark error of the output's face against the
   content's, through the first registered face detector that can be made.
@@ -200,11 +202,47 @@ def region_style_distance(
     return RegionDistance(_mean(list(per_label.values())), per_label)
 
 
+def _laplacian(image: np.ndarray) -> np.ndarray:
+    """Absolute 3x3 Laplacian of the luminance (0..255 units) of a uint8 RGB image, (H - 2, W - 2)."""
+    grey = image.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+    return np.abs(4 * grey[1:-1, 1:-1] - grey[:-2, 1:-1] - grey[2:, 1:-1] - grey[1:-1, :-2] - grey[1:-1, 2:])
+
+
 def texture_energy(image: np.ndarray) -> float:
     """Mean absolute 3x3 Laplacian of the luminance (0..255 units) of a uint8 RGB image."""
-    grey = image.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
-    laplacian = 4 * grey[1:-1, 1:-1] - grey[:-2, 1:-1] - grey[2:, 1:-1] - grey[1:-1, :-2] - grey[1:-1, 2:]
-    return float(np.abs(laplacian).mean())
+    return float(_laplacian(image).mean())
+
+
+@dataclass(frozen=True)
+class RegionTexture:
+    ratio: float  # area-weighted mean over labels of ratio_k; 1: each region as detailed as its style region
+    per_label: dict[int, float]
+
+
+def region_texture(output: np.ndarray, style: Images, content_labels: np.ndarray,
+                   style_labels: Images) -> RegionTexture:
+    """For each label k: the output's texture energy inside k over the styles' inside k (pooled).
+
+    A semantic transfer should give each region the detail of the style region it copies: a foggy
+    style sky makes a smooth sky, a brushy face a brushy face. Below 1: the region is smoother than its
+    style region (washed out); above 1: it took detail from elsewhere. Labels covering under
+    ``MIN_REGION`` of the output or of the styles are left out; the mean weights each label by its share
+    of the output. NaN when no label qualifies.
+    """
+    out_lap, out_labels = _laplacian(output), content_labels[1:-1, 1:-1]
+    style_laps = [(_laplacian(s), lab[1:-1, 1:-1]) for s, lab in zip(_listed(style), _listed(style_labels))]
+    style_total = sum(lab.size for _, lab in style_laps)
+    per_label, weights = {}, []
+    for k in np.unique(out_labels):
+        inside = out_labels == k
+        style_pixels = np.concatenate([lap[lab == k] for lap, lab in style_laps])
+        if inside.mean() < MIN_REGION or style_pixels.size / style_total < MIN_REGION:
+            continue
+        per_label[int(k)] = float(out_lap[inside].mean() / max(float(style_pixels.mean()), 1e-6))
+        weights.append(float(inside.mean()))
+    if not per_label:
+        return RegionTexture(math.nan, {})
+    return RegionTexture(float(np.average(list(per_label.values()), weights=weights)), per_label)
 
 
 def mask_iou(masks: np.ndarray, labels: np.ndarray, threshold: float = 0.5) -> np.ndarray:
@@ -290,6 +328,7 @@ def measure(
     style_masks = [resize_maps(m.maps, s.shape[:2]) for m, s in zip(segmentation.styles, styles)]
     fidelity = semantic_fidelity(output, styles, content_masks.argmax(0), [m.argmax(0) for m in style_masks], net)
     region = region_style_distance(output, styles, content_masks, style_masks, net)
+    texture = region_texture(output, styles, content_masks.argmax(0), [m.argmax(0) for m in style_masks])
     result = {
         "lpips": (lpips_model or LPIPS(net, ctx.models))(resize(content, (h, w)),
                                                         output),
@@ -297,6 +336,7 @@ def measure(
                               "per_label": {names[k]: v for k, v in fidelity.per_label.items()}},
         "region_style_distance": {"ratio": region.ratio, "per_label": {names[k]: v for k, v in region.per_label.items()}},
         "texture_energy": texture_energy(output),
+        "region_texture": {"ratio": texture.ratio, "per_label": {names[k]: v for k, v in texture.per_label.items()}},
         "face": (faces or LandmarkError(content, ctx))(output),
     }
     return {k: _json_ready(v) for k, v in result.items()}
