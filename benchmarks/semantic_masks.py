@@ -47,7 +47,11 @@ def produce(jobs: list[dict], out: Path, size: int, levels: int, iters: int) -> 
     import torch
 
     import sst
+    from sst.core import registry
     from sst.core.transfer import TransferOptions, transfer
+
+    # Built-in plugins only: an installed third-party package may use hooks an older tree does not know.
+    registry.Registry._load_entry_points = lambda self: None
 
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "2")))
     print(f"sst from {Path(sst.__file__).parent}", flush=True)
@@ -205,6 +209,30 @@ def main() -> None:
     print(f"\n{len(pairs)} pairs, {args.size} px, {args.levels} levels x {args.iters} iterations, seed 0, VGG-16, "
           f"{args.threads} threads, before = {args.before}; {time.perf_counter() - started:.0f} s in all\n")
     print(tables(results, list(columns)))
+    print(region_texture_split(results, list(columns)))
+
+
+def region_texture_split(results: dict[str, dict[str, dict]], columns: list[str], reference: str = "after/mrf") -> str:
+    """Mean region texture per column over the labels (all pairs) where ``reference`` stays at or below its
+    style region's detail, and over those where it goes above (detail pasted in from other regions)."""
+    split: dict[bool, dict[str, list[float]]] = {False: {c: [] for c in columns}, True: {c: [] for c in columns}}
+    for row in results.values():
+        if reference not in row:
+            continue
+        for label, ref in row[reference]["region_texture"]["per_label"].items():
+            values = {c: row[c]["region_texture"]["per_label"].get(label) for c in columns if c in row}
+            if ref is None or any(v is None for v in values.values()) or len(values) < len(columns):
+                continue
+            for c, v in values.items():
+                split[ref > 1][c].append(v)
+    lines = [f"#### region texture, labels split by {reference}\n", "| labels | n | " + " | ".join(columns) + " |",
+             "|---|---|" + "---|" * len(columns)]
+    for above, name in ((False, "<= 1"), (True, "> 1")):
+        n = len(split[above][columns[0]]) if columns else 0
+        if n:
+            lines.append(f"| {reference} {name} | {n} | " + " | ".join(
+                f"{sum(v) / len(v):.3f}" for v in split[above].values()) + " |")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
