@@ -120,7 +120,7 @@ def main() -> None:
           f"{args.frame_iters or default_frame_iters(options)} iterations at the finest level; {torch.get_num_threads()} threads")
     for name in args.clips:
         frames_dir, maps_dir, style = make_clip(args.data, name, args.frames, args.out / "clips")
-        contents = read_clip(frames_dir, args.size).frames
+        contents = list(read_clip(frames_dir, args.size).frames())
         rows, labels = [contents], ["content"]
         print(f"\n{name}: content warping error {consistency(contents, contents):.2f}")
         print("| temporal weight | warping error | semantic fidelity | LPIPS | texture energy | first frame s | later frame s |\n|---|---|---|---|---|---|---|")

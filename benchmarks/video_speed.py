@@ -45,9 +45,9 @@ def main() -> None:
                       on_clip=lambda n: stamps.append(time.perf_counter()),
                       on_frame=lambda i, skipped: stamps.append(time.perf_counter()))
         seconds = np.diff(stamps)
-        clip = read_clip(frames_dir, size)
+        a, b = list(read_clip(frames_dir, size).frames())[:2]
         started = time.perf_counter()
-        backward, forward = flow(clip.frames[0], clip.frames[1]), flow(clip.frames[1], clip.frames[0])
+        backward, forward = flow(a, b), flow(b, a)
         reliability(backward, forward)
         flow_s = time.perf_counter() - started
         rss = peak_memory_mb(torch.device("cpu"))["process_rss_mib"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import signal
 import subprocess
 import sys
@@ -22,7 +23,7 @@ from sst.core.options import TransferOptions
 from sst.core.stylist import Segmented, Stylist
 from sst.core.video import frame_path, next_masks, plan_chunks, stylise_clip
 from sst.core.errors import SSTError
-from sst.core.video_io import Clip, read_clip
+from sst.core.video_io import read_clip
 from sst.plugins.segmenters.portrait import PortraitSegmenter
 from tests.conftest import run_cli
 
@@ -144,15 +145,23 @@ def test_an_interrupted_clip_resumes_without_redoing_a_finished_frame(clip_and_s
     assert frame_path(work, 1).stat().st_mtime_ns != kept["frame_000001.png"]
 
 
+def frame_folder(folder: Path, frames: list[np.ndarray]) -> Path:
+    folder.mkdir()
+    for i, frame in enumerate(frames):
+        save_image(folder / f"{i}.png", frame)
+    return folder
+
+
 def test_the_temporal_loss_lowers_the_warping_error(tmp_path: Path) -> None:
     frames = [drawn_frame(i) for i in range(4)]
+    clip = read_clip(frame_folder(tmp_path / "in", frames), 96)
     style = data.astronaut()[::4, ::4]
     options = TransferOptions(size=96, levels=1, iters=8, loss="mrf")
     stylist = Stylist(options)
     errors = {}
     for weight in (0.0, 100.0):
-        results = stylise_clip(Clip(frames, Fraction(FPS), tmp_path, 0.0), [style], tmp_path / f"w{weight}", options,
-                               temporal_weight=weight, frame_iters=4, stylist=stylist)
+        results = [load_image(p) for p in stylise_clip(clip, [style], tmp_path / f"w{weight}", options,
+                                                       temporal_weight=weight, frame_iters=4, stylist=stylist)]
         errors[weight] = np.mean([warping_error(results[i - 1], results[i], b := flow(frames[i - 1], frames[i]),
                                                 reliability(b, flow(frames[i], frames[i - 1]))) for i in range(1, 4)])
     assert errors[100.0] < 0.5 * errors[0.0], errors
@@ -174,8 +183,8 @@ def test_masks_move_with_the_flow_and_a_consistent_segmenter_segments_every_fram
     face = data.astronaut()[20:260, 120:330]
     frames = [face[i * 4:, i * 3:][:200, :180] for i in range(3)]
     options = TransferOptions(size=160, levels=1, iters=2, segmenter="portrait")
-    stylise_clip(Clip(frames, Fraction(FPS), tmp_path, 0.0), [data.astronaut()[::2, ::2]], tmp_path / "p", options,
-                 temporal_weight=100.0, frame_iters=1)
+    stylise_clip(read_clip(frame_folder(tmp_path / "in", frames), 200), [data.astronaut()[::2, ::2]], tmp_path / "p",
+                 options, temporal_weight=100.0, frame_iters=1)
     assert calls == [1, 0, 0], "the first frame with the style, then each later frame's own landmarks"
 
 
@@ -217,9 +226,20 @@ def test_a_folder_of_frames_reads_in_natural_order_and_refuses_mixed_sizes(tmp_p
         save_image(folder / f"{i}.png", np.full((32, 48, 3), i * 20, np.uint8))
     (folder / "notes.txt").write_text("not a frame")
     clip = read_clip(folder, 48)
-    assert [int(f[0, 0, 0]) for f in clip.frames] == [20, 40, 200], "2.png comes before 10.png"
+    assert [int(f[0, 0, 0]) for f in clip.frames()] == [20, 40, 200], "2.png comes before 10.png"
     save_image(folder / "11.png", np.zeros((40, 40, 3), np.uint8))
     with pytest.raises(SSTError, match="frame 3 .* every frame of a clip must have one size"):
         read_clip(folder, 48)
     with pytest.raises(SSTError, match="negative"):
         read_clip(folder, 48, start="-2")
+
+
+def test_a_clip_holds_no_frame_and_decodes_its_parts_on_demand(clip_and_style) -> None:
+    """What a Ray chunk is sent is a few hundred bytes whatever the clip's length; a part decodes exactly
+    its own frames, from a video file or a folder alike."""
+    clip = read_clip(clip_and_style[0], 96)
+    assert clip.count == FRAMES and len(pickle.dumps(clip)) < 2000
+    whole = list(clip.frames())
+    part = clip.part(2, 5)
+    assert part.count == 3 and [np.array_equal(a, b) for a, b in zip(part.frames(), whole[2:5])] == [True] * 3
+    assert part.start_seconds == pytest.approx(2 / FPS)

@@ -5,7 +5,8 @@ optical flow (:mod:`sst.core.flow`), adds the temporal loss over the pixels wher
 runs ``frame_iters`` iterations at the finest level. ``temporal_weight=0`` stylises every frame on its own.
 A frame that few pixels of the previous one reach (a new shot) starts afresh like the first. Each result
 frame is written with its sidecar to a work folder as it is made; a rerun reuses every frame whose inputs
-and settings are unchanged. ``backend="ray"`` cuts a long clip into chunks at keyframes, each chunk
+and settings are unchanged. Frames are decoded one at a time and the output is encoded from the work folder,
+so a clip of any length takes the memory of a few frames. ``backend="ray"`` cuts a long clip into chunks at keyframes, each chunk
 sequential and the chunks in parallel; the seams are hidden by a cross-fade over ``OVERLAP`` frames that
 both neighbours stylise.
 """
@@ -16,7 +17,7 @@ import hashlib
 import json
 import math
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -134,28 +135,30 @@ def stylise_clip(
     notice: Callable[[str], None] = lambda m: None,
     on_frame: Callable[[int, bool], None] = lambda i, skipped: None,
     on_level: Callable[[int, int, tuple[int, int]], Callable[[], None]] | None = None,
-) -> list[np.ndarray]:
-    """Every frame of ``clip`` in the style of ``styles``; frames finished before (in ``work``, same key) are
-    reused. The first frame, and the first of each new shot, runs every level. With ``temporal_weight > 0`` a
-    later frame runs only the finest level, ``frame_iters`` iterations, from the previous result warped by
-    the flow, plus the temporal loss; with ``0`` every frame is stylised on its own like the first.
-    A segmenter whose labels mean the same on every image (``consistent_labels``, e.g. portrait) segments
-    every frame (landmarks per frame), smoothed by the flow; other masks (clusters, hand-drawn maps) are
-    carried by the flow from the first frame of the shot."""
+) -> list[Path]:
+    """Every frame of ``clip`` in the style of ``styles``, written with its sidecar to ``work`` (frames
+    finished before, same key, are reused); returns their paths. Frames are decoded one at a time and only
+    the previous frame and its result are held. The first frame, and the first of each new shot, runs every
+    level. With ``temporal_weight > 0`` a later frame runs only the finest level, ``frame_iters`` iterations,
+    from the previous result warped by the flow, plus the temporal loss; with ``0`` every frame is stylised
+    on its own like the first. A segmenter whose labels mean the same on every image (``consistent_labels``,
+    e.g. portrait) segments every frame (landmarks per frame), smoothed by the flow; other masks (clusters,
+    hand-drawn maps) are carried by the flow from the first frame of the shot."""
     check_settings(temporal_weight, frame_iters)
     first = stylist or Stylist(options, notice=notice)
     iters = frame_iters if frame_iters is not None else default_frame_iters(first.options)
     later = _quiet(first.variant(levels=1, iters=iters) if temporal_weight > 0 else first.variant())
     work.mkdir(parents=True, exist_ok=True)
     maps_given = first.options.content_map is not None
-    results: list[np.ndarray] = []
+    paths: list[Path] = []
+    previous: tuple[np.ndarray, np.ndarray] | None = None  # the previous frame and its result
     segmented: Segmented | None = None
     segmenting: Stylist | None = None  # segments later frames, when the segmenter's labels are consistent
     key = clip_key(styles, first.options)
-    for i, content in enumerate(clip.frames):
+    for i, content in enumerate(clip.frames()):
         trust = backward = None
-        if i > 0:
-            backward, forward = flow(clip.frames[i - 1], content), flow(content, clip.frames[i - 1])
+        if previous is not None:
+            backward, forward = flow(previous[0], content), flow(content, previous[0])
             trust = reliability(backward, forward)
         fresh_start = trust is None or trust.mean() < NEW_SHOT
         if trust is not None and fresh_start:
@@ -174,22 +177,23 @@ def stylise_clip(
         resolved = [stylist_i.features_info.name, *(p.name for p in (segmented.plugins if segmented else ()))]
         key = frame_key(key, content, stylist_i.options, 0.0 if fresh_start else temporal_weight, resolved)
         path = frame_path(work, i)
+        paths.append(path)
         record = embedded_record(path) if path.is_file() else None
         if record is not None and record.get("key") == key:
-            results.append(load_image(path))
+            previous = content, load_image(path)
             on_frame(i, True)
             continue
         temporal = None
-        if not fresh_start and temporal_weight > 0:
-            temporal = Temporal(warp(results[-1], backward, sharp=True), trust, temporal_weight)
+        if previous is not None and not fresh_start and temporal_weight > 0:
+            temporal = Temporal(warp(previous[1], backward, sharp=True), trust, temporal_weight)
         job = stylist_i.stylise(content, styles, segmented, on_level=on_level, temporal=temporal)
         write_result(path, job.image, json.loads(json.dumps({
             "frame": i, "key": key, "source": str(clip.source), "temporal_weight": temporal_weight,
             "new_shot": fresh_start, "options": asdict(stylist_i.options),
             "plugins": [p.as_dict() for p in job.plugins], "levels": [asdict(r) for r in job.levels]}, default=str)))
-        results.append(job.image)
+        previous = content, job.image
         on_frame(i, False)
-    return results
+    return paths
 
 
 # -- chunks, for --backend ray ---------------------------------------------------------------------------
@@ -222,64 +226,67 @@ def plan_chunks(frames: int, keyframes: tuple[int, ...], length: int, overlap: i
     return [Chunk(max(0, s - overlap) if s else 0, s, e) for s, e in zip(starts, ends)]
 
 
-def crossfaded(previous: list[np.ndarray], lead_in: list[np.ndarray]) -> list[np.ndarray]:
-    """The overlap's frames: from the previous chunk's results to this chunk's, linearly."""
-    n = len(lead_in)
-    return [((1 - (k + 1) / (n + 1)) * a + (k + 1) / (n + 1) * b + 0.5).astype(np.uint8)
-            for k, (a, b) in enumerate(zip(previous, lead_in))]
-
-
 def _chunk_on_worker(clip: Clip, styles: list[np.ndarray], work: Path, options: TransferOptions,
-                     temporal_weight: float, frame_iters: int | None, threads: int) -> list[np.ndarray]:
+                     temporal_weight: float, frame_iters: int | None, threads: int) -> int:
     import torch
 
     torch.set_num_threads(threads)
-    return stylise_clip(clip, styles, work, options, temporal_weight=temporal_weight, frame_iters=frame_iters,
-                        stylist=kept_stylist(options))
+    return len(stylise_clip(clip, styles, work, options, temporal_weight=temporal_weight, frame_iters=frame_iters,
+                            stylist=kept_stylist(options)))
+
+
+def chunk_folder(work: Path, chunk: Chunk) -> Path:
+    return work / f"chunk_{chunk.start:06d}"
 
 
 def stylise_chunks(clip: Clip, styles: list[np.ndarray], work: Path, options: TransferOptions, *,
                    temporal_weight: float, frame_iters: int | None, length: int, workers: int,
-                   address: str | None, on_frame: Callable[[int, bool], None]) -> list[np.ndarray]:
-    """``clip`` cut into chunks (:func:`plan_chunks`) stylised on Ray, each in ``work/chunk_START``; the
-    overlaps cross-faded. ``on_frame`` is called as each chunk's frames come back."""
-    chunks = plan_chunks(len(clip.frames), clip.keyframes, length)
+                   address: str | None, on_frame: Callable[[int, bool], None]) -> list[Chunk]:
+    """``clip`` cut into chunks (:func:`plan_chunks`) stylised on Ray, each into its
+    :func:`chunk_folder` of ``work`` (on a cluster, a folder every node can reach) by a worker that decodes
+    its own span; returns the chunks. ``on_frame`` is called as each chunk's frames are done."""
+    chunks = plan_chunks(clip.count, clip.keyframes, length)
     ray = start_ray(address)
     threads = threads_per_worker(workers)
     remote = ray.remote(num_cpus=threads, num_gpus=1 if options.device.startswith("cuda") else 0)(_chunk_on_worker)
     styles_ref = ray.put(styles)
-    pending = {remote.remote(clip.part(c.lead_in, c.end), styles_ref, work / f"chunk_{c.start:06d}", options,
+    pending = {remote.remote(clip.part(c.lead_in, c.end), styles_ref, chunk_folder(work.resolve(), c), options,
                              temporal_weight, frame_iters, threads): c for c in chunks}
-    done: dict[Chunk, list[np.ndarray]] = {}
     while pending:
         ready, _ = ray.wait(list(pending), num_returns=1)
         for ref in ready:
             chunk = pending.pop(ref)
-            done[chunk] = ray.get(ref)
+            ray.get(ref)
             for i in range(chunk.start, chunk.end):
                 on_frame(i, False)
-    frames: list[np.ndarray] = []
-    for chunk in chunks:
-        own = done[chunk]
-        lead = own[: chunk.start - chunk.lead_in]
-        if lead:
-            frames[-len(lead):] = crossfaded(frames[-len(lead):], lead)
-        frames += own[len(lead):]
-    return frames
+    return chunks
 
 
-def write_chunked_frames(work: Path, frames: list[np.ndarray], clip: Clip, length: int) -> None:
-    """A folder output of a chunked run: every frame with a sidecar naming the chunk whose frame it is (its
-    own sidecar, with the key, in ``work/chunk_START``) and whether it was cross-faded at a seam."""
-    chunks = plan_chunks(len(frames), clip.keyframes, length)
-    for chunk in chunks:
-        own = work / f"chunk_{chunk.start:06d}"
+def chunked_frames(work: Path, chunks: list[Chunk]) -> Iterator[tuple[np.ndarray, Chunk, bool]]:
+    """The clip's result frames from the chunks' folders, one at a time, with the chunk each belongs to and
+    whether it was cross-faded: a seam's ``OVERLAP`` frames go linearly from the previous chunk's results to
+    the next one's (which stylised them as its lead-in)."""
+    for n, chunk in enumerate(chunks):
+        following = chunks[n + 1] if n + 1 < len(chunks) else None
         for i in range(chunk.start, chunk.end):
-            record = embedded_record(frame_path(own, i - chunk.lead_in)) or {}
-            faded = any(c.lead_in <= i < c.start for c in chunks)
-            write_result(frame_path(work, i), frames[i], {
-                "frame": i, "key": record.get("key"), "source": str(clip.source), "chunk": own.name,
-                "crossfaded": faded, "options": record.get("options"), "plugins": record.get("plugins")})
+            own = load_image(frame_path(chunk_folder(work, chunk), i - chunk.lead_in))
+            if following is None or i < following.lead_in:
+                yield own, chunk, False
+                continue
+            lead = following.start - following.lead_in
+            t = (i - following.lead_in + 1) / (lead + 1)
+            theirs = load_image(frame_path(chunk_folder(work, following), i - following.lead_in))
+            yield ((1 - t) * own + t * theirs + 0.5).astype(np.uint8), chunk, True
+
+
+def write_chunked_frames(work: Path, chunks: list[Chunk], clip: Clip) -> None:
+    """A folder output of a chunked run: every frame with a sidecar naming the chunk whose frame it is (its
+    own sidecar, with the key, in the chunk's folder) and whether it was cross-faded at a seam."""
+    for i, (image, chunk, faded) in enumerate(chunked_frames(work, chunks)):
+        record = embedded_record(frame_path(chunk_folder(work, chunk), i - chunk.lead_in)) or {}
+        write_result(frame_path(work, i), image, {
+            "frame": i, "key": record.get("key"), "source": str(clip.source), "chunk": chunk_folder(work, chunk).name,
+            "crossfaded": faded, "options": record.get("options"), "plugins": record.get("plugins")})
 
 
 def check_video_output(output: Path, inputs: list[Path], size: int) -> None:
@@ -334,19 +341,21 @@ def stylise_video(source: str | os.PathLike[str], style_paths: Sequence[str | os
     for p, s in zip(style_paths, styles):
         check_level_sides(f"the style {p}", s, o, o.style_scale)
     clip = read_clip(source, o.size, start, end)
-    check_level_sides(f"the clip {source}", clip.frames[0], o)
+    check_level_sides(f"the clip {source}", clip.first_frame(), o)
     work = work_folder(output)
-    on_clip(len(clip.frames))
+    on_clip(clip.count)
     if backend == "ray":
-        frames = stylise_chunks(clip, styles, work, o, temporal_weight=temporal_weight, frame_iters=frame_iters,
+        chunks = stylise_chunks(clip, styles, work, o, temporal_weight=temporal_weight, frame_iters=frame_iters,
                                 length=chunk, workers=workers, address=address, on_frame=on_frame)
-        if not output.suffix:
-            write_chunked_frames(work, frames, clip, chunk)
+        if output.suffix:
+            write_video((image for image, _, _ in chunked_frames(work, chunks)), clip, output, notice)
+        else:
+            write_chunked_frames(work, chunks, clip)
     else:
-        frames = stylise_clip(clip, styles, work, o, temporal_weight=temporal_weight, frame_iters=frame_iters,
-                              stylist=stylist, on_frame=on_frame, on_level=on_level)
-    if output.suffix:
-        write_video(frames, clip, output, notice)
-    else:
-        drop_frames_after(work, len(frames))
+        paths = stylise_clip(clip, styles, work, o, temporal_weight=temporal_weight, frame_iters=frame_iters,
+                             stylist=stylist, on_frame=on_frame, on_level=on_level)
+        if output.suffix:
+            write_video((load_image(p) for p in paths), clip, output, notice)
+    if not output.suffix:
+        drop_frames_after(work, clip.count)
     return output

@@ -3,11 +3,12 @@ result encoded at the source's frame rate with its audio stream copied, appearin
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import tempfile
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -29,18 +30,42 @@ def _av():
     return av
 
 
-@dataclass
+@dataclass(frozen=True)
 class Clip:
-    frames: list[np.ndarray]  # uint8 RGB at the synthesis size
-    fps: Fraction
+    """A span of a video file or of a folder of frames, decoded frame by frame when iterated (a clip is
+    never held in memory whole)."""
+
     source: Path
+    fps: Fraction
+    size: int  # long side the frames are resized to
+    count: int  # frames in the span
     start_seconds: float
-    keyframes: tuple[int, ...] = ()  # indices (into ``frames``) the codec marked as keyframes
+    keyframes: tuple[int, ...] = ()  # indices (into the span) the codec marked as keyframes
+    first: int = 0  # a video's index of the span's first frame
+    files: tuple[Path, ...] = ()  # a folder's frame files of the span, in order
+
+    def frames(self) -> Iterator[np.ndarray]:
+        """The span's frames, uint8 RGB at ``size``, one at a time."""
+        if self.files:
+            for path in self.files:
+                yield resize_long_side(load_image(path), self.size)
+            return
+        av = _av()
+        with av.open(str(self.source)) as container:
+            for i, frame in enumerate(container.decode(container.streams.video[0])):
+                if i >= self.first + self.count:
+                    break
+                if i >= self.first:
+                    yield resize_long_side(frame.to_ndarray(format="rgb24"), self.size)
+
+    def first_frame(self) -> np.ndarray:
+        return next(self.frames())
 
     def part(self, start: int, end: int) -> Clip:
         """Frames ``start`` to ``end`` (exclusive) as a clip of their own."""
-        return Clip(self.frames[start:end], self.fps, self.source, self.start_seconds + start / self.fps,
-                    tuple(k - start for k in self.keyframes if start <= k < end))
+        return replace(self, count=end - start, start_seconds=self.start_seconds + start / self.fps,
+                       keyframes=tuple(k - start for k in self.keyframes if start <= k < end),
+                       first=self.first + (0 if self.files else start), files=self.files[start:end])
 
 
 def frame_bound(text: str | None, fps: Fraction) -> int | None:
@@ -62,48 +87,50 @@ def _in_order(path: Path) -> tuple:
 
 
 def read_clip(path: Path, size: int, start: str | None = None, end: str | None = None) -> Clip:
-    """The frames from ``start`` up to (not including) ``end``, resized to ``size`` on the long side."""
+    """The clip from ``start`` up to (not including) ``end``, frames resized to ``size`` on the long side.
+    Every frame is looked at once here (count, keyframes, one size), none is kept."""
     if path.is_dir():
         files = sorted((p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES), key=_in_order)
         first, last = frame_bound(start, FOLDER_FPS) or 0, frame_bound(end, FOLDER_FPS)
-        frames, keys = [resize_long_side(load_image(p), size) for p in files[first:last]], []
-        fps, offset = FOLDER_FPS, first / FOLDER_FPS
+        files = files[first:last]
+        sizes, keys, fps = [load_image(p).shape[:2] for p in files], (), FOLDER_FPS
     elif path.suffix.lower() in VIDEO_SUFFIXES and path.is_file():
         av = _av()
+        files, sizes, keys = [], [], []
         try:
             with av.open(str(path)) as container:
                 stream = container.streams.video[0]
                 fps = Fraction(stream.average_rate or FOLDER_FPS)
                 first, last = frame_bound(start, fps) or 0, frame_bound(end, fps)
-                frames, keys = [], []
                 for i, frame in enumerate(container.decode(stream)):
                     if last is not None and i >= last:
                         break
                     if i >= first:
-                        keys += [len(frames)] if frame.key_frame else []
-                        frames.append(resize_long_side(frame.to_ndarray(format="rgb24"), size))
+                        keys += [len(sizes)] if frame.key_frame else []
+                        sizes.append((frame.height, frame.width))
         except (av.error.FFmpegError, IndexError) as exc:
             raise SSTError(f"cannot read the video {path} ({exc}); give an mp4/webm/mov file or a folder of frames") from None
-        offset = first / fps
     elif not path.exists():
         raise SSTError(f"{path} not found; check the path")
     else:
         raise SSTError(f"{path} is neither a video ({', '.join(VIDEO_SUFFIXES)}) nor a folder of frames")
-    if not frames:
+    if not sizes:
         raise SSTError(f"no frame of {path} between --start and --end")
-    odd = next((i for i, f in enumerate(frames) if f.shape != frames[0].shape), None)
+    odd = next((i for i, s in enumerate(sizes) if s != sizes[0]), None)
     if odd is not None:
-        raise SSTError(f"frame {first + odd} of {path} is {frames[odd].shape[1]}x{frames[odd].shape[0]} at --size, the "
-                       f"first is {frames[0].shape[1]}x{frames[0].shape[0]}; every frame of a clip must have one size")
-    return Clip(frames, fps, path, float(offset), tuple(keys))
+        raise SSTError(f"frame {first + odd} of {path} is {sizes[odd][1]}x{sizes[odd][0]}, the first is "
+                       f"{sizes[0][1]}x{sizes[0][0]}; every frame of a clip must have one size")
+    return Clip(path, fps, size, len(sizes), float(first / fps), tuple(keys), 0 if files else first, tuple(files))
 
 
-def write_video(frames: list[np.ndarray], clip: Clip, output: Path,
+def write_video(frames: Iterable[np.ndarray], clip: Clip, output: Path,
                 notice: Callable[[str], None] = lambda m: None) -> None:
-    """Encode ``frames`` at the clip's rate, copying the source's audio over the same span; the output
-    appears only once complete."""
+    """Encode ``frames`` (the clip's results, one at a time) at the clip's rate, copying the source's audio
+    over the same span; the output appears only once complete."""
     av = _av()
-    h, w = (d - d % 2 for d in frames[0].shape[:2])  # yuv420p needs even sides
+    frames = iter(frames)
+    head = next(frames)
+    h, w = (d - d % 2 for d in head.shape[:2])  # yuv420p needs even sides
     fd, tmp = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.", suffix=output.suffix)
     os.close(fd)
     try:
@@ -118,13 +145,13 @@ def write_video(frames: list[np.ndarray], clip: Clip, output: Path,
                     copied = out.add_stream_from_template(audio)
                 except ValueError as exc:  # e.g. AAC into webm: the video is kept, without its sound
                     notice(f"the audio is not copied: {exc}; choose an output format that takes it (.mp4, .mkv)")
-            for image in frames:
+            for image in itertools.chain([head], frames):
                 for packet in video.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(image[:h, :w]), format="rgb24")):
                     out.mux(packet)
             for packet in video.encode():
                 out.mux(packet)
             if copied is not None:
-                span = (clip.start_seconds, clip.start_seconds + len(frames) / clip.fps)
+                span = (clip.start_seconds, clip.start_seconds + clip.count / clip.fps)
                 for packet in source.demux(audio):
                     if packet.dts is None or packet.pts is None:
                         continue
