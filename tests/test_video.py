@@ -179,13 +179,16 @@ def test_masks_move_with_the_flow_and_a_consistent_segmenter_segments_every_fram
 
     calls: list[int] = []
     segment = PortraitSegmenter.segment
-    monkeypatch.setattr(PortraitSegmenter, "segment", lambda self, request: calls.append(len(request.styles)) or segment(self, request))
+    seen: list[tuple[int, ...]] = []
+    monkeypatch.setattr(PortraitSegmenter, "segment", lambda self, request: calls.append(len(request.styles))
+                        or seen.append(request.content.shape) or segment(self, request))
     face = data.astronaut()[20:260, 120:330]
     frames = [face[i * 4:, i * 3:][:200, :180] for i in range(3)]
     options = TransferOptions(size=160, levels=1, iters=2, segmenter="portrait")
     stylise_clip(read_clip(frame_folder(tmp_path / "in", frames), 200), [data.astronaut()[::2, ::2]], tmp_path / "p",
                  options, temporal_weight=100.0, frame_iters=1)
     assert calls == [1, 0, 0], "the first frame with the style, then each later frame's own landmarks"
+    assert seen == [(200, 180, 3)] * 3, "segmented at the frame's own size (as sst run gives it), not at --size 160"
 
 
 def test_chunks_start_at_keyframes_and_their_seams_are_crossfaded(clip_and_style, tmp_path: Path) -> None:

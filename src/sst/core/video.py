@@ -28,12 +28,13 @@ from sst.core.errors import SSTError
 from sst.core.flow import flow, reliability, warp
 from sst.core.images import check_writable, embedded_record, load_image, write_result
 from sst.core.interfaces import Segmentation, SemanticMasks
+from sst.core.masks import resize_maps
 from sst.core.models import file_sha256
 from sst.core.options import TransferOptions
 from sst.core.ray_cluster import require_ray, start_ray, threads_per_worker
 from sst.core.stylist import Segmented, Stylist, kept_stylist
 from sst.core.synthesis import Temporal, level_iters
-from sst.core.transfer import check_level_sides
+from sst.core.transfer import ANALYSIS_SIDE, check_level_sides
 from sst.core.video_io import VIDEO_SUFFIXES, Clip, read_clip, write_video
 
 TEMPORAL_WEIGHT = 100.0  # --temporal-weight's default (BENCHMARKS.md, "Video")
@@ -41,6 +42,14 @@ NEW_SHOT = 0.3  # a frame with fewer reliable pixels than this share is a new sh
 CHUNK_FRAMES = 48  # --chunk: frames per chunk with --backend ray (a chunk starts at a keyframe after this)
 OVERLAP = 4  # frames both neighbouring chunks stylise, cross-faded at the seam
 BACKENDS = ("local", "ray")
+
+
+def at_size(segmented: Segmented, shape: tuple[int, int]) -> Segmented:
+    """``segmented`` with the content's masks at the frame's (h, w): masks are made on the frame as a
+    segmenter wants it (:data:`~sst.core.transfer.ANALYSIS_SIDE`) and moved by the flow at the frame's size."""
+    def resized(s: Segmentation) -> Segmentation:
+        return Segmentation(SemanticMasks(s.content.labels, resize_maps(s.content.maps, shape)), s.styles, s.notes)
+    return Segmented(resized(segmented.raw), resized(segmented.soft), segmented.plugins)
 
 
 def _moved(s: Segmentation, offsets: np.ndarray) -> Segmentation:
@@ -155,7 +164,8 @@ def stylise_clip(
     segmented: Segmented | None = None
     segmenting: Stylist | None = None  # segments later frames, when the segmenter's labels are consistent
     key = clip_key(styles, first.options)
-    for i, content in enumerate(clip.frames()):
+    side = max(first.options.size, ANALYSIS_SIDE)  # segmenters see what `sst run` gives them
+    for i, (content, view) in enumerate(clip.frames_and_views(side)):
         trust = backward = None
         if previous is not None:
             backward, forward = flow(previous[0], content), flow(content, previous[0])
@@ -167,12 +177,13 @@ def stylise_clip(
         stylist_i = first if fresh_start else later
         if first.uses_masks:
             if segmented is None or (fresh_start and not maps_given):
-                segmented = stylist_i.segment(content, styles, first.options.content_map, first.options.style_maps)
+                segmented = at_size(stylist_i.segment(view, styles, first.options.content_map,
+                                                      first.options.style_maps), content.shape[:2])
                 segmenter = segmented.plugins[0]
                 consistent = getattr(segmenter.factory, "consistent_labels", False)
                 segmenting = _quiet(first.variant(segmenter=segmenter.name)) if consistent else None
             elif trust is not None:
-                fresh = segmenting.segment(content, []) if segmenting is not None else None
+                fresh = at_size(segmenting.segment(view, []), content.shape[:2]) if segmenting is not None else None
                 segmented = next_masks(segmented, backward, trust, fresh)
         resolved = [stylist_i.features_info.name, *(p.name for p in (segmented.plugins if segmented else ()))]
         key = frame_key(key, content, stylist_i.options, 0.0 if fresh_start else temporal_weight, resolved)

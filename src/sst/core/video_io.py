@@ -46,9 +46,19 @@ class Clip:
 
     def frames(self) -> Iterator[np.ndarray]:
         """The span's frames, uint8 RGB at ``size``, one at a time."""
+        return (resize_long_side(frame, self.size) for frame in self._decoded())
+
+    def frames_and_views(self, side: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Each frame at ``size`` and, for segmenters, at ``side`` on the long side or the source's own
+        size if that is smaller (shrunk, never enlarged)."""
+        for frame in self._decoded():
+            view = resize_long_side(frame, side) if max(frame.shape[:2]) > side else frame
+            yield resize_long_side(frame, self.size), view
+
+    def _decoded(self) -> Iterator[np.ndarray]:
         if self.files:
             for path in self.files:
-                yield resize_long_side(load_image(path), self.size)
+                yield load_image(path)
             return
         av = _av()
         with av.open(str(self.source)) as container:
@@ -56,7 +66,7 @@ class Clip:
                 if i >= self.first + self.count:
                     break
                 if i >= self.first:
-                    yield resize_long_side(frame.to_ndarray(format="rgb24"), self.size)
+                    yield frame.to_ndarray(format="rgb24")
 
     def first_frame(self) -> np.ndarray:
         return next(self.frames())
