@@ -184,11 +184,14 @@ def test_masks_move_with_the_flow_and_a_consistent_segmenter_segments_every_fram
                         or seen.append(request.content.shape) or segment(self, request))
     face = data.astronaut()[20:260, 120:330]
     frames = [face[i * 4:, i * 3:][:200, :180] for i in range(3)]
-    options = TransferOptions(size=160, levels=1, iters=2, segmenter="portrait")
+    options = TransferOptions(size=160, levels=1, iters=2, segmenter="portrait", save_masks=True)
     stylise_clip(read_clip(frame_folder(tmp_path / "in", frames), 200), [data.astronaut()[::2, ::2]], tmp_path / "p",
                  options, temporal_weight=100.0, frame_iters=1)
     assert calls == [1, 0, 0], "the first frame with the style, then each later frame's own landmarks"
     assert seen == [(200, 180, 3)] * 3, "segmented at the frame's own size (as sst run gives it), not at --size 160"
+    masks = tmp_path / "p" / "masks"  # --save-masks: every frame's composite, the first frame's masks and the style's
+    assert {f"frame_{i:06d}_composite.png" for i in range(3)} | {"style1_composite.png"} <= {p.name for p in masks.iterdir()}
+    assert len(list(masks.glob("frame_000000_*.png"))) > 2 and not list(masks.glob("frame_000001_[!c]*.png"))
 
 
 def test_chunks_start_at_keyframes_and_their_seams_are_crossfaded(clip_and_style, tmp_path: Path) -> None:

@@ -26,15 +26,15 @@ import numpy as np
 from sst import __version__
 from sst.core.errors import SSTError
 from sst.core.flow import flow, reliability, warp
-from sst.core.images import check_writable, embedded_record, load_image, write_result
+from sst.core.images import check_writable, embedded_record, load_image, save_image, write_result
 from sst.core.interfaces import Segmentation, SemanticMasks
-from sst.core.masks import resize_maps
+from sst.core.masks import composite, resize_maps
 from sst.core.models import file_sha256
 from sst.core.options import TransferOptions
 from sst.core.ray_cluster import require_ray, start_ray, threads_per_worker
 from sst.core.stylist import Segmented, Stylist, kept_stylist
 from sst.core.synthesis import Temporal, level_iters
-from sst.core.transfer import ANALYSIS_SIDE, check_level_sides
+from sst.core.transfer import ANALYSIS_SIDE, check_level_sides, save_masks
 from sst.core.video_io import VIDEO_SUFFIXES, Clip, read_clip, write_video
 
 TEMPORAL_WEIGHT = 100.0  # --temporal-weight's default (BENCHMARKS.md, "Video")
@@ -73,13 +73,22 @@ def next_masks(previous: Segmented, offsets: np.ndarray, reliable: np.ndarray, f
     return Segmented(_blended(fresh.raw, raw, reliable), _blended(fresh.soft, soft, reliable), previous.plugins)
 
 
+def write_frame_masks(folder: Path, index: int, segmentation: Segmentation, with_styles: bool) -> None:
+    """``--save-masks`` for a clip: each frame's colour composite (``frame_N_composite.png``); at the first
+    frame of a shot also the content's grey masks and the styles' masks and composites, as ``sst run``."""
+    if with_styles:
+        save_masks(folder, segmentation, [f"frame_{index:06d}"] + [f"style{k + 1}" for k in range(len(segmentation.styles))])
+    else:
+        save_image(folder / f"frame_{index:06d}_composite.png", composite(segmentation.content))
+
+
 def frame_path(work: Path, index: int) -> Path:
     return work / f"frame_{index:06d}.png"
 
 
 def finished_frames(work: Path) -> int:
     """How many result frames ``work`` holds (chunk folders included)."""
-    return sum(1 for _ in work.rglob("frame_*.png")) if work.is_dir() else 0
+    return sum(1 for p in work.rglob("frame_*.png") if p.stem[6:].isdigit()) if work.is_dir() else 0
 
 
 def drop_frames_after(work: Path, count: int) -> None:
@@ -198,6 +207,8 @@ def stylise_clip(
         if previous is not None and not fresh_start and temporal_weight > 0:
             temporal = Temporal(warp(previous[1], backward, sharp=True), trust, temporal_weight)
         job = stylist_i.stylise(content, styles, segmented, on_level=on_level, temporal=temporal)
+        if first.options.save_masks and job.segmentation is not None:
+            write_frame_masks(work / "masks", i, job.segmentation, with_styles=fresh_start)
         write_result(path, job.image, json.loads(json.dumps({
             "frame": i, "key": key, "source": str(clip.source), "temporal_weight": temporal_weight,
             "new_shot": fresh_start, "options": asdict(stylist_i.options),
