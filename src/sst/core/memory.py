@@ -20,6 +20,8 @@ peaks at 256..2048 px (``benchmarks/transfer_speed.py``, BENCHMARKS.md).
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import os
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
@@ -115,6 +117,24 @@ def estimate_peak(
         "optimiser": int(lbfgs),
         "style loss": int(loss * LOSS_FACTOR),
     })
+
+
+def return_freed_memory() -> None:
+    """Hand the memory a finished job freed back to the system. glibc keeps freed heap pages for reuse, and
+    the next job's tensors rarely fit them exactly: a process that stylises job after job (video frames,
+    batches, the web page) grew by about 25 MB per 512 px frame without this (BENCHMARKS.md, "Video").
+    A no-op where the C library has no ``malloc_trim``."""
+    trim = getattr(_libc(), "malloc_trim", None)
+    if trim is not None:
+        trim(0)
+
+
+@functools.cache
+def _libc() -> ctypes.CDLL | None:
+    try:
+        return ctypes.CDLL(None)
+    except OSError:
+        return None
 
 
 def resident_bytes() -> int:

@@ -24,7 +24,10 @@ from sst.core.errors import SSTError
 from sst.core.interfaces import (
     FeatureNet, LossOptions, PluginContext, SegmentRequest, Segmentation, SemanticMasks, Softener, StyleLoss,
 )
-from sst.core.memory import MemoryEstimate, NetworkProfile, available_bytes, estimate_peak, gib, profile_network, resident_bytes
+from sst.core.memory import (
+    MemoryEstimate, NetworkProfile, available_bytes, estimate_peak, gib, profile_network, resident_bytes,
+    return_freed_memory,
+)
 from sst.core.options import TransferOptions, normalised
 from sst.core.registry import PluginInfo, Registry, default_registry
 from sst.core.search import choose_search
@@ -298,6 +301,8 @@ class Stylist:
                                    synth_segmentation, on_level, temporal, preview if on_image else None)
         if o.preserve_colour:
             image = recombine(image, content)
+        del loss  # its features, keys and fields, before the freed memory goes back to the system
+        return_freed_memory()
         return Stylised(image, levels, segmentation, estimate, len(synth_styles), plugins)
 
 

@@ -359,7 +359,7 @@ def stylise_video(source: str | os.PathLike[str], style_paths: Sequence[str | os
     for p in maps:
         if not p.exists():
             raise SSTError(f"map not found: {p}; check the path")
-    styles = [load_image(p, needed_side=math.ceil(o.size * o.style_scale)) for p in style_paths]
+    styles = [load_image(p, needed_side=max(math.ceil(o.size * o.style_scale), ANALYSIS_SIDE)) for p in style_paths]
     for p, s in zip(style_paths, styles):
         check_level_sides(f"the style {p}", s, o, o.style_scale)
     clip = read_clip(source, o.size, start, end)
