@@ -76,6 +76,11 @@ def probe(path: Path) -> dict:
     return info
 
 
+def audio_packets(path: Path) -> list[tuple[int, int]]:
+    with av.open(str(path)) as container:
+        return [(p.pts, p.duration) for p in container.demux(container.streams.audio[0]) if p.pts is not None]
+
+
 @pytest.fixture
 def clip_and_style(tmp_path: Path) -> tuple[Path, Path]:
     clip, style = tmp_path / "clip.mp4", tmp_path / "style.png"
@@ -93,6 +98,7 @@ def test_a_clip_goes_to_a_video_with_its_frame_count_size_fps_and_audio(clip_and
     assert info["frames"] == FRAMES and info["fps"] == FPS
     assert info["size"] == (64, 42)  # 64 x 43 to an even height for yuv420p
     assert info["audio"] == ["aac"] and info["audio_seconds"] == pytest.approx(FRAMES / FPS, abs=0.1)
+    assert audio_packets(out) == audio_packets(clip), "every audio packet, the encoder's priming one included"
     records = [json.loads(frame_path(tmp_path / "out.mp4.frames", i).with_suffix(".json").read_text()) for i in range(FRAMES)]
     assert [r["frame"] for r in records] == list(range(FRAMES))
     assert [len(r["levels"]) for r in records] == [1] * FRAMES and records[1]["levels"][0]["iterations"] == 2

@@ -4,6 +4,7 @@ result encoded at the source's frame rate with its audio stream copied, appearin
 from __future__ import annotations
 
 import itertools
+import math
 import os
 import re
 import tempfile
@@ -162,11 +163,13 @@ def write_video(frames: Iterable[np.ndarray], clip: Clip, output: Path,
                 out.mux(packet)
             if copied is not None:
                 span = (clip.start_seconds, clip.start_seconds + clip.count / clip.fps)
+                # From the clip's start, the encoder's priming packets (before time 0) come along too.
+                lower = span[0] if span[0] > 0 else -math.inf
                 for packet in source.demux(audio):
                     if packet.dts is None or packet.pts is None:
                         continue
                     t = float(packet.pts * audio.time_base)
-                    if span[0] <= t < span[1]:
+                    if lower <= t < span[1]:
                         packet.pts -= round(span[0] / audio.time_base)
                         packet.dts -= round(span[0] / audio.time_base)
                         packet.stream = copied
