@@ -43,11 +43,13 @@ def drawn_frame(i: int) -> np.ndarray:
     return image
 
 
-def make_clip(path: Path, frames: int = FRAMES) -> None:
-    """An H.264 clip of drawn frames with an AAC tone as long as the video."""
+def make_clip(path: Path, frames: int = FRAMES, gop: int | None = None) -> None:
+    """An H.264 clip of drawn frames with an AAC tone as long as the video (a keyframe every ``gop``)."""
     with av.open(str(path), "w") as out:
         video = out.add_stream("libx264", rate=FPS)
         video.width, video.height, video.pix_fmt = W, H, "yuv420p"
+        if gop:
+            video.codec_context.gop_size = gop
         audio = out.add_stream("aac", rate=16000)
         for i in range(frames):
             for packet in video.encode(av.VideoFrame.from_ndarray(drawn_frame(i), format="rgb24")):
@@ -255,3 +257,18 @@ def test_a_clip_holds_no_frame_and_decodes_its_parts_on_demand(clip_and_style) -
     part = clip.part(2, 5)
     assert part.count == 3 and [np.array_equal(a, b) for a, b in zip(part.frames(), whole[2:5])] == [True] * 3
     assert part.start_seconds == pytest.approx(2 / FPS)
+
+
+def test_a_part_of_a_video_decodes_from_its_last_keyframe_to_the_same_frames(tmp_path: Path) -> None:
+    """A Ray chunk of a long clip seeks to the keyframe before it instead of decoding from the start; the
+    frames are the same as decoding the whole clip, for a part that starts on a keyframe or between two."""
+    path = tmp_path / "gop.mp4"
+    make_clip(path, frames=12, gop=3)
+    clip = read_clip(path, 96)
+    assert clip.keyframes[:4] == (0, 3, 6, 9) and len(clip.seeks) >= 4
+    whole = list(clip.frames())
+    for start, end in ((6, 9), (4, 11), (0, 2)):
+        frames = list(clip.part(start, end).frames())
+        assert len(frames) == end - start and all(np.array_equal(a, b) for a, b in zip(frames, whole[start:end]))
+    later = read_clip(path, 96, start="7")
+    assert all(np.array_equal(a, b) for a, b in zip(later.frames(), whole[7:])) and later.count == 5

@@ -44,6 +44,7 @@ class Clip:
     keyframes: tuple[int, ...] = ()  # indices (into the span) the codec marked as keyframes
     first: int = 0  # a video's index of the span's first frame
     files: tuple[Path, ...] = ()  # a folder's frame files of the span, in order
+    seeks: tuple[tuple[int, int], ...] = ()  # a video's keyframes up to the span's end: (index, pts)
 
     def frames(self) -> Iterator[np.ndarray]:
         """The span's frames, uint8 RGB at ``size``, one at a time."""
@@ -63,7 +64,14 @@ class Clip:
             return
         av = _av()
         with av.open(str(self.source)) as container:
-            for i, frame in enumerate(container.decode(container.streams.video[0])):
+            stream = container.streams.video[0]
+            index, pts = max((k for k in self.seeks if k[0] <= self.first), default=(0, None))
+            if pts is not None and index > 0:  # start decoding at the last keyframe before the span
+                container.seek(pts, stream=stream, backward=True, any_frame=False)
+            for i, frame in enumerate(container.decode(stream), start=index):
+                if i == index and index > 0 and frame.pts != pts:
+                    raise SSTError(f"cannot seek in {self.source} to frame {index}; re-encode it, or stylise "
+                                   "it in one chunk")
                 if i >= self.first + self.count:
                     break
                 if i >= self.first:
@@ -107,7 +115,7 @@ def read_clip(path: Path, size: int, start: str | None = None, end: str | None =
         sizes, keys, fps = [load_image(p).shape[:2] for p in files], (), FOLDER_FPS
     elif path.suffix.lower() in VIDEO_SUFFIXES and path.is_file():
         av = _av()
-        files, sizes, keys = [], [], []
+        files, sizes, keys, seeks = [], [], [], []
         try:
             with av.open(str(path)) as container:
                 stream = container.streams.video[0]
@@ -116,6 +124,8 @@ def read_clip(path: Path, size: int, start: str | None = None, end: str | None =
                 for i, frame in enumerate(container.decode(stream)):
                     if last is not None and i >= last:
                         break
+                    if frame.key_frame and frame.pts is not None:
+                        seeks.append((i, frame.pts))
                     if i >= first:
                         keys += [len(sizes)] if frame.key_frame else []
                         sizes.append((frame.height, frame.width))
@@ -131,7 +141,8 @@ def read_clip(path: Path, size: int, start: str | None = None, end: str | None =
     if odd is not None:
         raise SSTError(f"frame {first + odd} of {path} is {sizes[odd][1]}x{sizes[odd][0]}, the first is "
                        f"{sizes[0][1]}x{sizes[0][0]}; every frame of a clip must have one size")
-    return Clip(path, fps, size, len(sizes), float(first / fps), tuple(keys), 0 if files else first, tuple(files))
+    return Clip(path, fps, size, len(sizes), float(first / fps), tuple(keys), 0 if files else first, tuple(files),
+                tuple(seeks) if not files else ())
 
 
 def write_video(frames: Iterable[np.ndarray], clip: Clip, output: Path,
