@@ -117,12 +117,11 @@ def finest_shapes(image: np.ndarray, styles: Sequence[np.ndarray], options: Tran
 
 
 def check_memory(
-    net: FeatureNet, loss: StyleLoss, content: np.ndarray, styles: Sequence[np.ndarray], options: TransferOptions,
-    device: torch.device, notice: Callable[[str], None],
+    profile: NetworkProfile, loss: StyleLoss, content: np.ndarray, styles: Sequence[np.ndarray],
+    options: TransferOptions, device: torch.device, notice: Callable[[str], None],
 ) -> MemoryEstimate:
-    """Estimate the run's peak memory and say it; refuse (unless ``force``) when it exceeds what is available,
-    naming the largest ``--size`` that would fit."""
-    profile = profile_network(net, set(loss.layers) | {loss.content_layer}, device)
+    """Estimate the run's peak memory (``profile``: the feature network's, :func:`profile_network`) and say
+    it; refuse (unless ``force``) when it exceeds what is available, naming the largest ``--size`` that would fit."""
     now = resident_bytes() if device.type == "cpu" else 0
     room = available_bytes(device) + now
 
@@ -219,6 +218,7 @@ class Stylist:
         self.uses_masks = self.new_loss().uses_masks
         self.features_info = self.registry.get("features", resolve_features(options.features, self.ctx))
         self._nets: dict[str, FeatureNet] = {}  # shared with variants, as the segmenters are
+        self._profiles: dict[tuple[str, frozenset[str]], NetworkProfile] = {}  # net and taps -> its probe
         self._segmenters: dict[str, object] = {}
         self._softener: Softener | None = None
 
@@ -267,7 +267,11 @@ class Stylist:
         (:func:`~sst.core.synthesis.synthesise`; in the content's colours with ``preserve_colour``)."""
         o, loss = self.options, self.new_loss()
         plugins = [self.loss_info, self.features_info]
-        estimate = check_memory(self.net, loss, content, styles, o, self.device, self.notice)
+        taps = frozenset(loss.layers) | {loss.content_layer}
+        probe = (self.features_info.name, taps)
+        if probe not in self._profiles:  # the same for every job: probed once, not per video frame
+            self._profiles[probe] = profile_network(self.net, taps, self.device)
+        estimate = check_memory(self._profiles[probe], loss, content, styles, o, self.device, self.notice)
         segmentation = None
         if loss.uses_masks:
             segmented = segmented or self.segment(content, styles, o.content_map, o.style_maps)

@@ -5,10 +5,10 @@ optical flow (:mod:`sst.core.flow`), adds the temporal loss over the pixels wher
 runs ``frame_iters`` iterations at the finest level. ``temporal_weight=0`` stylises every frame on its own.
 A frame that few pixels of the previous one reach (a new shot) starts afresh like the first. Each result
 frame is written with its sidecar to a work folder as it is made; a rerun reuses every frame whose inputs
-and settings are unchanged. Frames are decoded one at a time and the output is encoded from the work folder,
-so a clip of any length takes the memory of a few frames. ``backend="ray"`` cuts a long clip into chunks at keyframes, each chunk
-sequential and the chunks in parallel; the seams are hidden by a cross-fade over ``OVERLAP`` frames that
-both neighbours stylise.
+and settings are unchanged. Frames are decoded one at a time and the output is encoded from the work
+folder, so a clip of any length takes the memory of a few frames. ``backend="ray"`` cuts a long clip into
+chunks at keyframes, each chunk sequential and the chunks in parallel; the seams are hidden by a cross-fade
+over ``OVERLAP`` frames that both neighbours stylise.
 """
 
 from __future__ import annotations
@@ -77,7 +77,8 @@ def write_frame_masks(folder: Path, index: int, segmentation: Segmentation, with
     """``--save-masks`` for a clip: each frame's colour composite (``frame_N_composite.png``); at the first
     frame of a shot also the content's grey masks and the styles' masks and composites, as ``sst run``."""
     if with_styles:
-        save_masks(folder, segmentation, [f"frame_{index:06d}"] + [f"style{k + 1}" for k in range(len(segmentation.styles))])
+        styles = [f"style{k + 1}" for k in range(len(segmentation.styles))]
+        save_masks(folder, segmentation, [f"frame_{index:06d}", *styles])
     else:
         save_image(folder / f"frame_{index:06d}_composite.png", composite(segmentation.content))
 
